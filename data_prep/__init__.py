@@ -1,0 +1,1 @@
+"""Dataset converters (Reason-RFT-CoT-Dataset to verl parquet) and the sample-data generator."""

@@ -1,0 +1,1 @@
+"""Hydra recipes: use with --config-path=pkg://verl_reason_rft.recipes."""

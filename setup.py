@@ -1,0 +1,59 @@
+"""verl-reason-rft: Reason-RFT (arXiv 2503.20752) as a plugin for verl 0.9.1.
+
+The folders ``rewards/``, ``recipes/`` and ``data_prep/`` install *inside* the
+``verl_reason_rft`` namespace (``verl_reason_rft.rewards`` ...): PyPI already has
+unrelated top-level ``rewards`` and ``recipes`` packages.
+"""
+
+from setuptools import setup
+
+PACKAGES = {
+    "verl_reason_rft": "verl_reason_rft",
+    "verl_reason_rft.commands": "verl_reason_rft/commands",
+    "verl_reason_rft.data": "verl_reason_rft/data",
+    "verl_reason_rft.rewards": "rewards",
+    "verl_reason_rft.data_prep": "data_prep",
+    "verl_reason_rft.recipes": "recipes",
+    "verl_reason_rft.recipes.task": "recipes/task",
+    "verl_reason_rft.recipes.model": "recipes/model",
+    "verl_reason_rft.recipes.variant": "recipes/variant",
+}
+
+setup(
+    name="verl-reason-rft",
+    version="0.1.0",
+    description="Reason-RFT visual reasoning (CoT-SFT then GRPO) as a plugin for verl",
+    python_requires=">=3.10",
+    packages=list(PACKAGES),
+    package_dir=PACKAGES,
+    package_data={"verl_reason_rft.recipes": ["*.yaml", "*/*.yaml"], "verl_reason_rft.rewards": ["*.yaml"]},
+    install_requires=[
+        # verl's extension points (verl.plugins entry points, the reward-loop manager registry,
+        # the reward.* keys, sft_trainer_engine) are those of 0.9.x; 0.9.1 is the version every
+        # test here runs against, and verl changes these internals between minor releases.
+        "verl[verl-core]==0.9.1",
+        "pluggy>=1.3",
+        "math-verify>=0.7",
+        "pyarrow",
+        "pillow",
+        "pyyaml",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6"],
+        # Training machines only; never installed in CI (CUDA wheels).
+        "gpu": ["vllm", "flash-attn"],
+    },
+    entry_points={
+        "console_scripts": ["reason-rft = verl_reason_rft.cli:main"],
+        # verl imports this group in every process (driver, TaskRunner, Ray workers).
+        "verl.plugins": ["reason_rft = verl_reason_rft.verl_plugin"],
+        # Our own task-plugin group: built-ins are registered exactly like third-party tasks.
+        "reason_rft.tasks": [
+            "visual_counting = verl_reason_rft.rewards.visual_counting",
+            "structure_perception = verl_reason_rft.rewards.structure_perception",
+            "spatial_transformation = verl_reason_rft.rewards.spatial_transformation",
+        ],
+    },
+)
