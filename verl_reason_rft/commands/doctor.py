@@ -1,0 +1,9 @@
+"""PLACEHOLDER for `reason-rft doctor` (being implemented). Keep imports light: heavy ones go inside run()."""
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(args) -> int:
+    raise NotImplementedError("reason-rft doctor")
