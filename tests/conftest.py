@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+VENDOR = Path(__file__).parent / ".vendor"
+
+
+def _use_vendored_torchvision() -> None:
+    """Make transformers' Qwen2-VL processor and qwen-vl-utils importable on a CPU-only torch.
+
+    The test command installs PyPI's torchvision wheel into ``tests/.vendor`` (``--no-deps``). That
+    wheel is a CUDA build: its C++ ops cannot load against torch's CPU wheel, and its import then
+    stops while registering fake kernels for two of those ops. Declaring the two op schemas lets
+    the pure-Python parts import (the image/video transforms the processor and verl's image loader
+    use); no torchvision C++ op is ever called. Nothing happens where torchvision works already.
+    """
+    try:
+        import torchvision  # noqa: F401
+
+        return
+    except ImportError:
+        if not VENDOR.is_dir():
+            return
+    sys.path.insert(0, str(VENDOR))
+    import torch
+
+    try:
+        import torchvision  # noqa: F401
+    except RuntimeError:
+        sys.modules.pop("torchvision", None)
+        lib = torch.library.Library("torchvision", "DEF")  # kept alive below: the schemas live with it
+        for op in ("nms", "qnms"):
+            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _use_vendored_torchvision.library = lib
+        import torchvision  # noqa: F401
+
+
+_use_vendored_torchvision()
 
 
 @pytest.fixture(scope="session")

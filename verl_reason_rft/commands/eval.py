@@ -1,9 +1,127 @@
-"""PLACEHOLDER for `reason-rft eval` (being implemented). Keep imports light: heavy ones go inside run()."""
+"""``reason-rft eval``: predictions for the test benchmarks with vLLM (GPU), the prompts training used."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "data/prepared"
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="checkpoint folder (HF format) or model name")
+    parser.add_argument(
+        "--benchmarks",
+        nargs="+",
+        required=True,
+        metavar="B",
+        help="data sources (clevr_math, geomath, trance, ...) or task names meaning all their benchmarks",
+    )
+    parser.add_argument("--output-dir", required=True, help="writes predictions.jsonl and eval_config.json here")
+    parser.add_argument(
+        "--data-dir", default=DEFAULT_DATA_DIR, help=f"`reason-rft prepare` output (default {DEFAULT_DATA_DIR})"
+    )
+    parser.add_argument(
+        "--prompt-style",
+        choices=("cot", "ans"),
+        default="cot",
+        help="cot for CoT-SFT / Reason-RFT / Zero checkpoints, ans (bare question) for ANS-SFT",
+    )
+    parser.add_argument("--image-root", default=None, help="folder that relative image paths are resolved against")
+    parser.add_argument(
+        "--prompts",
+        default=None,
+        help="YAML overriding prompt templates, as given to training (layout of rewards/prompts.yaml)",
+    )
+    parser.add_argument("--tensor-parallel-size", type=int, default=1)
+    parser.add_argument("--max-pixels", type=int, default=480000, help="image resize bound, as in training")
+    parser.add_argument("--min-pixels", type=int, default=3136, help="image resize bound, as in training")
+    parser.add_argument("--max-new-tokens", type=int, default=768)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=256, help="questions handed to vLLM at a time")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    parser.add_argument("--max-model-len", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions of each benchmark")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build every request and render the first prompt of each benchmark, without vLLM (CPU)",
+    )
 
 
-def run(args) -> int:
-    raise NotImplementedError("reason-rft eval")
+def _fail(message: str, code: int = 1) -> int:
+    print(f"reason-rft eval: {message}", file=sys.stderr)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    from verl_reason_rft import generation as gen
+    from verl_reason_rft.data_prep.atomic import write_bytes_atomic
+    from verl_reason_rft.tasks import UnknownDataSource
+
+    try:
+        benchmarks = gen.resolve_benchmarks(args.benchmarks)
+    except UnknownDataSource as err:
+        return _fail(str(err), 2)
+    if not args.dry_run:
+        try:
+            gen.require_vllm()
+        except gen.VLLMUnavailable as err:
+            return _fail(f"{err} (or use --dry-run to check the requests on CPU)", 2)
+    try:
+        requests = {
+            source: gen.read_requests(
+                gen.prepared_test_file(args.data_dir, source),
+                args.prompt_style,
+                image_root=args.image_root,
+                prompt_templates=args.prompts,
+                limit=args.limit,
+                max_pixels=args.max_pixels,
+                min_pixels=args.min_pixels,
+            )
+            for source in benchmarks
+        }
+    except (FileNotFoundError, ValueError, UnknownDataSource) as err:
+        return _fail(str(err))
+
+    if args.dry_run:
+        try:
+            renderer = gen.chat_renderer(args.model)
+        except (OSError, ValueError) as err:
+            return _fail(f"cannot load the tokenizer/processor of {args.model}: {err}")
+        for source, items in requests.items():
+            print(f"{source}: {len(items)} questions")
+        for source, items in requests.items():
+            if items:
+                print(f"\n--- first prompt of {source} ({len(items[0].images)} image(s)) ---")
+                print(gen.render_prompt(renderer, items[0]))
+        return 0
+
+    flat = [r for items in requests.values() for r in items]
+    records = gen.generate(
+        args.model,
+        flat,
+        tensor_parallel_size=args.tensor_parallel_size,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        max_model_len=args.max_model_len,
+    )
+    out = Path(args.output_dir)
+    predictions = gen.write_predictions(records, out / "predictions.jsonl")
+    config = {
+        "model": args.model,
+        "benchmarks": {source: len(items) for source, items in requests.items()},
+        "prompt_style": args.prompt_style,
+        "prompts": args.prompts,
+        "sampling": gen.sampling_params(args.max_new_tokens, args.seed),
+        "max_pixels": args.max_pixels,
+        "min_pixels": args.min_pixels,
+        "data_dir": str(args.data_dir),
+    }
+    write_bytes_atomic(out / "eval_config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
+    print(f"wrote {len(records)} predictions to {predictions}\nscore them with: reason-rft score {predictions}")
+    return 0

@@ -1,9 +1,30 @@
-"""PLACEHOLDER for `reason-rft preflight` (being implemented). Keep imports light: heavy ones go inside run()."""
+"""``reason-rft preflight``: check configs, processor, datasets and rewards before training (CPU)."""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_RECIPES = ("reason_rft_sft", "reason_rft")
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE",
+        help="Hydra overrides for every recipe checked, as given to the trainer (task=... model=... data_dir=...)",
+    )
+    parser.add_argument(
+        "--config-name", action="append", dest="config_names", default=None,
+        choices=("reason_rft_sft", "reason_rft", "reason_rft_zero"),
+        help="recipe to check (repeatable; default: reason_rft_sft and reason_rft)",
+    )
+    parser.add_argument("--max-rows", type=int, default=64, help="rows per split to measure (0: all; missing images are checked on all rows)")
+    parser.add_argument("--reward-rows", type=int, default=8, help="rows per split for the reward self-test")
 
 
-def run(args) -> int:
-    raise NotImplementedError("reason-rft preflight")
+def run(args: argparse.Namespace) -> int:
+    from verl_reason_rft.preflight import StageCheck, run_preflight
+
+    names = args.config_names or list(DEFAULT_RECIPES)
+    report = run_preflight([StageCheck(name, name, tuple(args.overrides)) for name in names], args.max_rows, args.reward_rows)
+    print(report.render())
+    return 0 if report.ok else 1

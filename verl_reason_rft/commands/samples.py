@@ -1,9 +1,24 @@
-"""PLACEHOLDER for `reason-rft samples` (being implemented). Keep imports light: heavy ones go inside run()."""
+"""``reason-rft samples``: write a small generated dataset in the downloaded Reason-RFT-CoT-Dataset layout."""
+
+from __future__ import annotations
+
+import argparse
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output-dir", required=True, help="dataset folder to create (e.g. data/Reason-RFT-CoT-Dataset)")
+    parser.add_argument("--per-task", type=int, default=12, help="train records per task (default 12)")
+    parser.add_argument("--test-per-file", type=int, default=None, help="records per test file (default per-task/2, at least 2)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives byte-identical files")
+    parser.add_argument("--tasks", nargs="+", default=None, help="tasks to generate (default: all built-in tasks)")
 
 
-def run(args) -> int:
-    raise NotImplementedError("reason-rft samples")
+def run(args: argparse.Namespace) -> int:
+    from verl_reason_rft.data_prep.samples import generate_samples
+
+    path = generate_samples(
+        args.output_dir, per_task=args.per_task, seed=args.seed, test_per_file=args.test_per_file, tasks=args.tasks
+    )
+    print(f"sample dataset written to {path}")
+    print(f"next: reason-rft prepare --dataset-dir {path} --output-dir <prepared dir>")
+    return 0

@@ -1,9 +1,50 @@
-"""PLACEHOLDER for `reason-rft tasks` (being implemented). Keep imports light: heavy ones go inside run()."""
+"""``reason-rft tasks``: the registered tasks, their data sources and the plugin providing each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+COLUMNS = ("task", "data sources", "accuracy modes", "images", "plugin")
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
 
 
-def run(args) -> int:
-    raise NotImplementedError("reason-rft tasks")
+def rows() -> list[dict[str, str]]:
+    """One row per task, sorted by task name (loads the task plugins)."""
+    from verl_reason_rft.tasks import get_registry
+
+    registry = get_registry()
+    return [
+        {
+            "task": name,
+            "data sources": ", ".join(spec.data_sources),
+            "accuracy modes": ", ".join(spec.accuracy_modes),
+            "images": str(spec.images_per_sample),
+            "plugin": registry.providers[name],
+        }
+        for name, spec in sorted(registry.tasks.items())
+    ]
+
+
+def format_table(table: list[dict[str, str]]) -> str:
+    widths = {col: max([len(col)] + [len(row[col]) for row in table]) for col in COLUMNS}
+    lines = ["  ".join(col.ljust(widths[col]) for col in COLUMNS).rstrip(),
+             "  ".join("-" * widths[col] for col in COLUMNS)]
+    lines += ["  ".join(row[col].ljust(widths[col]) for col in COLUMNS).rstrip() for row in table]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from verl_reason_rft.tasks import TaskRegistryError
+
+    try:
+        table = rows()
+    except TaskRegistryError as exc:
+        print(f"reason-rft tasks: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(table, indent=2) if args.json else format_table(table))
+    return 0

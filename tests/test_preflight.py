@@ -1,0 +1,99 @@
+"""``reason-rft preflight`` on real prepared data: passes on good data, names the setting on bad data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from verl_reason_rft.cli import main
+from verl_reason_rft.preflight import ERROR, StageCheck, run_preflight
+from verl_reason_rft.recipe_config import GRPO, SFT
+
+TASK = "spatial_transformation"
+
+
+def _overrides(model: Path, data: Path, *extra: str) -> tuple[str, ...]:
+    # the tiny model has 4096 positions: the GRPO prompt limit leaves room for 512 response tokens
+    return (f"task={TASK}", "model=tiny", f"model.path={model}", f"data_dir={data}", *extra)
+
+
+def _grpo(model: Path, data: Path, *extra: str) -> StageCheck:
+    return StageCheck("grpo", GRPO, _overrides(model, data, "data.max_prompt_length=3584", *extra))
+
+
+def _errors(report) -> str:
+    return "\n".join(p.message for p in report.problems if p.severity == ERROR)
+
+
+def test_grpo_passes_on_prepared_samples(tiny_model_dir: Path, prepared_dir: Path) -> None:
+    report = run_preflight([_grpo(tiny_model_dir, prepared_dir)])
+    assert report.ok, report.render()
+    splits = {s.split: s for s in report.rl}
+    assert set(splits) == {"rl.parquet", "test_trance.parquet", "test_trance_left.parquet", "test_trance_right.parquet"}
+    for stats in splits.values():
+        assert stats.rows == len(pq.read_table(prepared_dir / TASK / stats.split)) and stats.over_limit == 0
+        assert stats.max_images == stats.image_limit == 2
+        assert min(stats.tokens) > 2 * 4  # two images and the preamble
+        assert stats.reward_ok.endswith("ok") and not stats.reward_ok.startswith("0/")
+
+
+def test_sft_passes_on_prepared_samples(tiny_model_dir: Path, prepared_dir: Path) -> None:
+    report = run_preflight([StageCheck("sft", SFT, _overrides(tiny_model_dir, prepared_dir))])
+    assert report.ok, report.render()
+    (stats,) = report.sft
+    assert stats.rows == stats.checked > 0 and min(stats.assistant_tokens) > 0 and max(stats.tokens) <= 4096
+
+
+def test_overlong_prompts_name_max_prompt_length(tiny_model_dir: Path, prepared_dir: Path) -> None:
+    report = run_preflight([_grpo(tiny_model_dir, prepared_dir, "data.max_prompt_length=64")])
+    assert not report.ok
+    assert "data.max_prompt_length=64" in _errors(report) and "filtered out" in _errors(report)
+
+
+def test_sft_rows_longer_than_max_length_fail(tiny_model_dir: Path, prepared_dir: Path) -> None:
+    report = run_preflight([StageCheck("sft", SFT, _overrides(tiny_model_dir, prepared_dir, "data.max_length=64"))])
+    assert not report.ok and "data.max_length=64" in _errors(report)
+
+
+def test_three_images_for_spatial_name_limit_images(tiny_model_dir: Path, prepared_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(prepared_dir / TASK, data / TASK)
+    path = data / TASK / "rl.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    rows[0]["images"] = rows[0]["images"] + rows[0]["images"][:1]
+    rows[0]["prompt"][0]["content"] = "<image>" + rows[0]["prompt"][0]["content"]
+    pq.write_table(table.from_pylist(rows, schema=table.schema), path)
+    report = run_preflight([_grpo(tiny_model_dir, data)])
+    assert not report.ok
+    assert "actor_rollout_ref.rollout.limit_images=2" in _errors(report) and "3 images" in _errors(report)
+
+
+def test_missing_image_names_image_root(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from verl_reason_rft.data_prep.prepare import prepare
+    from verl_reason_rft.data_prep.samples import generate_samples
+
+    dataset = generate_samples(tmp_path / "ds", per_task=6, seed=1, tasks=[TASK], progress=False)
+    prepare(dataset, tmp_path / "data", tasks=[TASK], sft_size=2, verbose=False)
+    first = pq.read_table(tmp_path / "data" / TASK / "rl.parquet").to_pylist()[0]["images"][0]["image"]
+    Path(first).unlink()
+    report = run_preflight([_grpo(tiny_model_dir, tmp_path / "data")])
+    assert not report.ok
+    assert "data.image_root" in _errors(report) and Path(first).name in _errors(report)
+
+
+def test_cli_exit_code_and_table(tiny_model_dir: Path, prepared_dir: Path, capsys) -> None:
+    args = [f"{o}" for o in _overrides(tiny_model_dir, prepared_dir, "data.max_prompt_length=64")]
+    assert main(["preflight", "--config-name", GRPO, *args]) == 1
+    out = capsys.readouterr().out
+    assert "max_prompt_length" in out and "preflight: FAILED" in out
+    assert main(["preflight", "--config-name", GRPO, *_overrides(tiny_model_dir, prepared_dir, "data.max_prompt_length=3584")]) == 0
+    assert "preflight: OK" in capsys.readouterr().out
+
+
+def test_missing_data_dir_is_named(tiny_model_dir: Path) -> None:
+    report = run_preflight([StageCheck("grpo", GRPO, ("model=tiny", f"model.path={tiny_model_dir}"))])
+    assert not report.ok and "data_dir" in _errors(report)

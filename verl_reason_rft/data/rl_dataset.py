@@ -1,0 +1,70 @@
+"""``ReasonRFTRLDataset``: verl's ``RLHFDataset`` with image roots, pixel limits and prompt overrides.
+
+Use it through verl's own hook::
+
+    data.custom_cls.path=pkg://verl_reason_rft.data.rl_dataset data.custom_cls.name=ReasonRFTRLDataset
+
+Config keys (all optional): ``data.image_root``, ``data.max_pixels`` (480000),
+``data.min_pixels`` (3136), ``data.prompt_templates``, ``data.prompt_style``.
+All the work is done once, on the loaded table, before verl's overlong-prompt filter; verl's
+``__getitem__`` and the rollout-side class methods run unchanged, so there is no per-item cost.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import datasets
+from verl.utils.dataset.rl_dataset import RLHFDataset
+
+from verl_reason_rft.data.images import ImageSettings, resolve_rows
+from verl_reason_rft.data.prompt_config import PromptSettings, rerender
+
+
+def describe_row(get_row: Callable[[int], Mapping[str, Any]]) -> Callable[[int], str]:
+    """A ``describe(i)`` for error messages: the row number, plus its id and data source when known."""
+
+    def describe(i: int) -> str:
+        row = get_row(i)
+        info = row.get("extra_info")
+        details = [f"id={info['id']}"] if isinstance(info, Mapping) and info.get("id") is not None else []
+        if row.get("data_source") is not None:
+            details.append(f"data_source={row['data_source']}")
+        return f"row {i} ({', '.join(details)})" if details else f"row {i}"
+
+    return describe
+
+
+class ReasonRFTRLDataset(RLHFDataset):
+    """RL parquet rows (``prompt``, ``images``, ``extra_info`` ...) ready for verl's agent loop."""
+
+    def maybe_filter_out_long_prompts(self, dataframe: datasets.Dataset = None) -> datasets.Dataset:
+        # verl calls this right after loading (and again on resume): rows are normalised first, so
+        # the length filter sees the same resized images and prompts the rollout will.
+        return super().maybe_filter_out_long_prompts(self._normalise(dataframe))
+
+    def _normalise(self, dataframe: datasets.Dataset) -> datasets.Dataset:
+        describe = describe_row(lambda i: dataframe[i])
+        source = ", ".join(str(f) for f in self.data_files)
+        n_images = None
+        if self.image_key in dataframe.column_names:
+            images = resolve_rows(dataframe[self.image_key], ImageSettings.from_config(self.config), source, describe)
+            n_images = [len(row) for row in images]
+            dataframe = dataframe.remove_columns(self.image_key).add_column(self.image_key, images)
+
+        prompts = PromptSettings.from_config(self.config)
+        if prompts is None:
+            return dataframe
+        missing = {"data_source", "extra_info"} - set(dataframe.column_names)
+        if missing:
+            raise ValueError(f"{source}: data.prompt_templates/data.prompt_style need the columns {sorted(missing)}")
+        new_prompts, new_extra = [], []
+        for i, (messages, data_source, extra_info) in enumerate(
+            zip(dataframe[self.prompt_key], dataframe["data_source"], dataframe["extra_info"])
+        ):
+            n = n_images[i] if n_images is not None else 0
+            msgs, info = rerender(prompts, messages, data_source, extra_info, n, f"{source}: {describe(i)}")
+            new_prompts.append(msgs)
+            new_extra.append(info)
+        dataframe = dataframe.remove_columns([self.prompt_key, "extra_info"])
+        return dataframe.add_column(self.prompt_key, new_prompts).add_column("extra_info", new_extra)

@@ -1,0 +1,62 @@
+"""``ReasonRFTSFTDataset``: verl's ``MultiTurnSFTDataset`` with image roots, pixel limits and prompt overrides.
+
+Use it through verl's own hook::
+
+    data.custom_cls.path=pkg://verl_reason_rft.data.sft_dataset data.custom_cls.name=ReasonRFTSFTDataset
+
+Same config keys as :mod:`verl_reason_rft.data.rl_dataset`. Image entries become
+``{"image": "/abs/path", "max_pixels": ..., "min_pixels": ...}`` (a plain path string crashes
+``MultiTurnSFTDataset``); the user turn is re-rendered when prompts are overridden (the assistant
+target is left as written: use ``ans_sft.parquet`` for ANS targets). Done once, at load time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+from verl.utils.py_functional import convert_nested_value_to_list_recursive
+
+from verl_reason_rft.data.images import ImageSettings, resolve_rows
+from verl_reason_rft.data.prompt_config import PromptSettings, rerender
+from verl_reason_rft.data.rl_dataset import describe_row
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-D object array (a pandas column of lists, whatever the index)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+class ReasonRFTSFTDataset(MultiTurnSFTDataset):
+    """SFT parquet rows (``messages``, ``images``, ``extra_info`` ...) ready for verl's SFT trainer."""
+
+    def _read_files_and_process(self) -> None:
+        super()._read_files_and_process()
+        frame = self.dataframe
+        config = self.config
+        source = ", ".join(str(f) for f in self.parquet_files)
+        describe = describe_row(lambda i: frame.iloc[i].to_dict())
+        column = lambda name: [convert_nested_value_to_list_recursive(v) for v in frame[name].tolist()]  # noqa: E731
+
+        n_images = None
+        if self.image_key in frame.columns:
+            images = resolve_rows(column(self.image_key), ImageSettings.from_config(config), source, describe)
+            n_images = [len(row) for row in images]
+            frame[self.image_key] = _objects(images)
+
+        prompts = PromptSettings.from_config(config)
+        if prompts is not None:
+            missing = {"data_source", "extra_info"} - set(frame.columns)
+            if missing:
+                raise ValueError(f"{source}: data.prompt_templates/data.prompt_style need the columns {sorted(missing)}")
+            rendered = [
+                rerender(prompts, messages, data_source, extra_info, n_images[i] if n_images else 0, f"{source}: {describe(i)}")
+                for i, (messages, data_source, extra_info) in enumerate(
+                    zip(column(self.messages_key), frame["data_source"].tolist(), column("extra_info"))
+                )
+            ]
+            frame[self.messages_key] = _objects([messages for messages, _ in rendered])
+            frame["extra_info"] = _objects([info for _, info in rendered])
+            self.messages = [messages for messages, _ in rendered]
+        self.dataframe = frame

@@ -1,0 +1,381 @@
+"""``reason-rft preflight``: everything that can fail before the first GPU step, checked on CPU.
+
+For each stage (a recipe plus overrides) it composes the config with Hydra's compose API on the
+recipe the trainer uses, runs verl's own ``validate_config`` (GRPO), loads the tokenizer and
+processor with verl's ``hf_tokenizer``/``hf_processor``, builds every split with OUR dataset classes
+through verl's dataset factories, measures prompt/SFT token counts against the limits, counts images
+against the rollout limit, and self-tests the reward on real rows. Each problem names the setting
+to change; ``error`` problems mean training would fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from tqdm import tqdm
+
+from verl_reason_rft.prompt_tokens import (
+    VisionRule,
+    estimated_prompt_tokens,
+    estimated_sft_tokens,
+    exact_prompt_tokens,
+    exact_sft_tokens,
+)
+from verl_reason_rft.recipe_config import SFT, compose_recipe
+
+ERROR, WARNING = "error", "warning"
+DEFAULT_MAX_ROWS = 64
+DEFAULT_REWARD_ROWS = 8
+
+
+@dataclass(frozen=True)
+class StageCheck:
+    """A stage to check: its name, recipe and command-line overrides."""
+
+    name: str
+    config_name: str
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str
+    stage: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.stage}: {self.message}"
+
+
+@dataclass
+class SplitStats:
+    """What one data file looks like to the trainer (token counts over the checked rows)."""
+
+    stage: str
+    split: str
+    rows: int
+    checked: int = 0
+    tokens: list[int] = field(default_factory=list)
+    limit: int = 0
+    over_limit: int = 0
+    max_images: int = 0
+    image_limit: int | None = None
+    assistant_tokens: list[int] = field(default_factory=list)
+    reward_ok: str = "-"
+    exact: bool = True
+
+
+@dataclass
+class PreflightReport:
+    rl: list[SplitStats] = field(default_factory=list)
+    sft: list[SplitStats] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == ERROR for p in self.problems)
+
+    def render(self) -> str:
+        from verl_reason_rft.data_prep.prepare import _table
+
+        out = []
+        if self.rl:
+            header = ["stage", "split", "rows", "checked", "kept", "overlong", "prompt tokens min/med/max", "max_prompt_length", "images max/limit", "reward self-test"]
+            rows = [
+                [s.stage, s.split, s.rows, s.checked, s.checked - s.over_limit, s.over_limit, _spread(s.tokens, s.exact), s.limit,
+                 f"{s.max_images}/{s.image_limit if s.image_limit is not None else 'none'}", s.reward_ok]
+                for s in self.rl
+            ]
+            out += ["GRPO data (rows as verl's RLHFDataset sees them)", _table(header, rows), ""]
+        if self.sft:
+            header = ["stage", "split", "rows", "checked", "tokens min/med/max", "max_length", "too long", "assistant tokens min/med/max"]
+            rows = [
+                [s.stage, s.split, s.rows, s.checked, _spread(s.tokens, s.exact), s.limit, s.over_limit, _spread(s.assistant_tokens, s.exact)]
+                for s in self.sft
+            ]
+            out += ["SFT data (rows as verl's MultiTurnSFTDataset sees them)", _table(header, rows), ""]
+        out += [f"note: {n}" for n in self.notes]
+        out += [str(p) for p in self.problems]
+        errors = sum(p.severity == ERROR for p in self.problems)
+        out.append("preflight: OK" if self.ok else f"preflight: FAILED ({errors} error(s)): training would fail; fix the settings named above")
+        return "\n".join(out)
+
+
+def _spread(values: list[int], exact: bool) -> str:
+    if not values:
+        return "-"
+    text = f"{min(values)}/{int(statistics.median(values))}/{max(values)}"
+    return text if exact else f"~{text}"
+
+
+def _files(value: Any) -> list[str]:
+    from omegaconf import ListConfig
+
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple | ListConfig) else [str(value)]
+
+
+def _empty(path: str) -> bool:
+    """A parquet file with no rows (verl's loaders fail on it with an unhelpful message)."""
+    import pyarrow.parquet as pq
+
+    return path.endswith(".parquet") and os.path.isfile(path) and pq.ParquetFile(path).metadata.num_rows == 0
+
+
+def _model_path(value: Any) -> str:
+    if value is None or str(value) in ("", "None"):
+        raise ValueError("model.path is not set (model=tiny needs model.path=<folder of the model>)")
+    return str(value)
+
+
+class _Models:
+    """Tokenizer/processor per model path, loaded once with verl's own helpers."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, tuple[Any, Any, VisionRule]] = {}
+        self.notes: list[str] = []
+
+    def get(self, path: str) -> tuple[Any, Any, VisionRule]:
+        if path not in self.cache:
+            from verl.utils import hf_processor, hf_tokenizer
+
+            tokenizer = hf_tokenizer(path)
+            try:
+                processor = hf_processor(path)
+            except ImportError:  # transformers builds Qwen2-VL processors only with torchvision
+                processor = None
+            if processor is None:
+                self.notes.append(
+                    f"no multimodal processor for {path} (transformers needs torchvision for Qwen2-VL's): token counts "
+                    "marked ~ are estimated from the chat template and Qwen2-VL's image-token rule"
+                )
+            self.cache[path] = (tokenizer, processor, VisionRule.from_model(path))
+        return self.cache[path]
+
+
+def _config_error(stage: str, exc: Exception) -> Problem:
+    text = str(exc).strip()
+    if "data_dir" in text:
+        text += " (set data_dir=<folder written by `reason-rft prepare`>)"
+    elif "model.path" in text or "Missing mandatory value: model" in text:
+        text += " (set model.path=<model folder>)"
+    return Problem(ERROR, stage, f"{type(exc).__name__}: {text}")
+
+
+def _check_trainer_mode(cfg, stage: str) -> list[Problem]:
+    """trainer.v1.trainer_mode resolves once the modules the recipe imports in Ray processes are imported."""
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    env = cfg.ray_kwargs.ray_init.get("runtime_env", {}).get("env_vars", {}) or {}
+    modules = [m for m in str(env.get("VERL_USE_EXTERNAL_MODULES", "") or "").split(",") if m.strip()]
+    try:
+        for module in modules:
+            importlib.import_module(module.strip())
+        get_trainer_cls(cfg.trainer.v1.trainer_mode)
+    except Exception as exc:  # noqa: BLE001 - reported, with the setting to change
+        return [Problem(ERROR, stage, f"trainer.v1.trainer_mode={cfg.trainer.v1.trainer_mode!r} does not resolve "
+                        f"(modules imported: {modules}): {type(exc).__name__}: {exc}; set trainer.v1.trainer_mode=sync for plain verl")]
+    return []
+
+
+def _max_positions(model_path: str) -> int | None:
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model_path)
+    except Exception:  # noqa: BLE001 - the tokenizer load reports an unusable path
+        return None
+    text = getattr(config, "text_config", None) or config
+    return getattr(text, "max_position_embeddings", None)
+
+
+def _reward_self_test(rows: Sequence[dict], reward_kwargs: dict, stage: str, split: str) -> tuple[str, list[Problem]]:
+    """Ground truth in CoT format must score 2.0; the bare ground truth must get format 0."""
+    from verl_reason_rft.scoring import compute_score
+
+    problems: list[Problem] = []
+    passed = 0
+    for row in rows:
+        gt = (row.get("reward_model") or {}).get("ground_truth")
+        source = row.get("data_source")
+        where = f"{split} id={(row.get('extra_info') or {}).get('id')}"
+        try:
+            good = compute_score(source, f"<think>\nChecking the reference answer.\n</think>\n<answer>{gt}</answer>", gt, row.get("extra_info"), **reward_kwargs)
+            bare = compute_score(source, str(gt), gt, row.get("extra_info"), **reward_kwargs)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(Problem(ERROR, stage, f"reward raised on {where} (data_source={source!r}): {type(exc).__name__}: {exc}; "
+                                    "check reward.reward_kwargs and that a task plugin claims this data_source (`reason-rft tasks`)"))
+            continue
+        if abs(good["score"] - 2.0) > 1e-6:
+            problems.append(Problem(ERROR, stage, f"reward self-test: the ground truth in <think>/<answer> format scores {good} on {where}, "
+                                    f"expected score 2.0 (check reward.reward_kwargs={reward_kwargs} and reward_model.ground_truth)"))
+        elif bare["format"] != 0.0:
+            problems.append(Problem(ERROR, stage, f"reward self-test: an untagged answer gets format {bare['format']} on {where}, expected 0"))
+        else:
+            passed += 1
+    return (f"{passed}/{len(rows)} ok" if rows else "-"), problems
+
+
+def _rl_split(ds, stats: SplitStats, tokenizer, processor, rule: VisionRule, max_rows: int) -> list[tuple[int, str]]:
+    """Fill token/image stats for the first ``max_rows`` rows; returns (row, error) for rows that fail."""
+    errors = []
+    n = len(ds) if max_rows <= 0 else min(len(ds), max_rows)
+    for i in tqdm(range(n), desc=f"{stats.stage} {stats.split}", unit="row", leave=False):
+        row = ds.dataframe[i]
+        images = row.get(ds.image_key) or []
+        stats.max_images = max(stats.max_images, len(images))
+        try:
+            length = exact_prompt_tokens(ds, row) if processor is not None else estimated_prompt_tokens(tokenizer, rule, row[ds.prompt_key], images)
+        except Exception as exc:  # noqa: BLE001 - verl drops such rows with a traceback; we name them
+            errors.append((i, f"{type(exc).__name__}: {exc}"))
+            continue
+        stats.tokens.append(length)
+    stats.checked = n
+    stats.over_limit = sum(t > stats.limit for t in stats.tokens) + len(errors)
+    return errors
+
+
+def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightReport, max_rows: int, reward_rows: int) -> None:
+    from omegaconf import OmegaConf, open_dict
+    from verl.trainer.ppo.utils import create_rl_dataset, need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    stage = check.name
+    try:
+        validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    except Exception as exc:  # noqa: BLE001
+        report.problems.append(Problem(ERROR, stage, f"verl's validate_config: {type(exc).__name__}: {exc}"))
+    report.problems += _check_trainer_mode(cfg, stage)
+
+    model_path = _model_path(cfg.actor_rollout_ref.model.path)
+    tokenizer, processor, rule = models.get(model_path)
+    limit = int(cfg.data.max_prompt_length)
+    positions = _max_positions(model_path)
+    total = limit + int(cfg.data.max_response_length)
+    if positions is not None and total > positions:
+        report.problems.append(Problem(ERROR, stage, f"data.max_prompt_length + data.max_response_length = {total} exceeds the model's "
+                                       f"max_position_embeddings ({positions}); lower them"))
+    image_limit = cfg.actor_rollout_ref.rollout.get("limit_images", None)
+    reward_kwargs = cfg.reward.get("reward_kwargs", None)
+    reward_kwargs = OmegaConf.to_container(reward_kwargs, resolve=True) if reward_kwargs is not None else {}
+
+    measure = copy.deepcopy(cfg)
+    with open_dict(measure):
+        measure.data.filter_overlong_prompts = False  # keep every row: we count the overlong ones ourselves
+    splits = [(f, True) for f in _files(cfg.data.train_files)] + [(f, False) for f in _files(cfg.data.val_files)]
+    for path, is_train in splits:
+        split = os.path.basename(path)
+        if _empty(path):
+            report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} has no rows (check data_dir and `reason-rft prepare`'s report)"))
+            continue
+        try:
+            ds = create_rl_dataset([path], measure.data, tokenizer, processor, is_train=is_train)
+        except Exception as exc:  # noqa: BLE001 - a missing file, missing images, a bad column ...
+            report.problems.append(Problem(ERROR, stage, f"{split}: {type(exc).__name__}: {exc}"))
+            continue
+        stats = SplitStats(stage, split, rows=len(ds), limit=limit, image_limit=image_limit, exact=processor is not None)
+        errors = _rl_split(ds, stats, tokenizer, processor, rule, max_rows)
+        report.rl.append(stats)
+        for i, error in errors[:3]:
+            report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} row {i}: verl cannot build this prompt ({error}); verl drops such rows"))
+        if stats.rows == 0:
+            report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} has no rows (check data_dir and `reason-rft prepare`'s report)"))
+        elif stats.checked and stats.over_limit == stats.checked:
+            report.problems.append(Problem(ERROR, stage, f"{split}: all {stats.checked} checked prompts are longer than data.max_prompt_length={limit} "
+                                           f"(longest {max(stats.tokens, default=0)} tokens) and would be filtered out; raise data.max_prompt_length or lower data.max_pixels"))
+        elif stats.over_limit:
+            report.problems.append(Problem(WARNING, stage, f"{split}: {stats.over_limit} of {stats.checked} checked prompts exceed data.max_prompt_length={limit} "
+                                           f"(longest {max(stats.tokens)}) and will be dropped; raise data.max_prompt_length to keep them"))
+        if image_limit is not None and stats.max_images > int(image_limit):
+            report.problems.append(Problem(ERROR, stage, f"{split}: prompts with {stats.max_images} images but actor_rollout_ref.rollout.limit_images={image_limit} "
+                                           "(vLLM rejects them); raise actor_rollout_ref.rollout.limit_images or fix the rows"))
+        sample = [ds.dataframe[i] for i in range(min(len(ds), reward_rows))]
+        stats.reward_ok, problems = _reward_self_test(sample, reward_kwargs, stage, split)
+        report.problems += problems
+
+
+def _check_sft_stage(check: StageCheck, cfg, models: _Models, report: PreflightReport, max_rows: int) -> None:
+    from omegaconf import open_dict
+    from verl.trainer.sft_trainer import create_sft_dataset
+
+    stage = check.name
+    model_path = _model_path(cfg.model.path)
+    tokenizer, processor, rule = models.get(model_path)
+    limit = int(cfg.data.max_length)
+    positions = _max_positions(model_path)
+    if positions is not None and limit > positions:
+        report.problems.append(Problem(ERROR, stage, f"data.max_length={limit} exceeds the model's max_position_embeddings ({positions}); lower it"))
+    measure = copy.deepcopy(cfg)
+    with open_dict(measure):
+        measure.data.max_length = 1 << 30  # measure every row instead of raising on the long ones
+        measure.data.pad_mode = "no_padding"
+    for path in _files(cfg.data.train_files) + _files(cfg.data.val_files):
+        split = os.path.basename(path)
+        if _empty(path):
+            report.problems.append(Problem(ERROR, stage, f"{split} has no rows (check data_dir, variant and `reason-rft prepare --sft-size`)"))
+            continue
+        try:
+            ds = create_sft_dataset([path], measure.data, tokenizer, processor)
+        except Exception as exc:  # noqa: BLE001
+            report.problems.append(Problem(ERROR, stage, f"{split}: {type(exc).__name__}: {exc}"))
+            continue
+        stats = SplitStats(stage, split, rows=len(ds), limit=limit, exact=processor is not None)
+        n = len(ds) if max_rows <= 0 else min(len(ds), max_rows)
+        failures = []
+        for i in tqdm(range(n), desc=f"{stage} {split}", unit="row", leave=False):
+            try:
+                if processor is not None:
+                    total, assistant = exact_sft_tokens(ds, i)
+                else:
+                    row = ds.dataframe.iloc[i]
+                    total, assistant = estimated_sft_tokens(tokenizer, rule, list(row[ds.messages_key]), list(row.get(ds.image_key, None) or []))
+            except Exception as exc:  # noqa: BLE001
+                failures.append((i, f"{type(exc).__name__}: {exc}"))
+                continue
+            stats.tokens.append(total)
+            stats.assistant_tokens.append(assistant)
+        stats.checked = n
+        stats.over_limit = sum(t > limit for t in stats.tokens)
+        report.sft.append(stats)
+        for i, error in failures[:3]:
+            report.problems.append(Problem(ERROR, stage, f"{split} row {i}: verl cannot build this sample ({error})"))
+        if stats.rows == 0:
+            report.problems.append(Problem(ERROR, stage, f"{split} has no rows (check data_dir, variant and `reason-rft prepare --sft-size`)"))
+        if stats.over_limit:
+            report.problems.append(Problem(ERROR, stage, f"{split}: {stats.over_limit} of {n} checked samples exceed data.max_length={limit} "
+                                           f"(longest {max(stats.tokens)}); verl raises on them (data.truncation=error): raise data.max_length or lower data.max_pixels"))
+        if any(a == 0 for a in stats.assistant_tokens):
+            report.problems.append(Problem(ERROR, stage, f"{split}: samples without assistant tokens (no loss); check the messages column"))
+
+
+def run_preflight(
+    checks: Sequence[StageCheck],
+    max_rows: int = DEFAULT_MAX_ROWS,
+    reward_rows: int = DEFAULT_REWARD_ROWS,
+) -> PreflightReport:
+    """Check every stage; ``max_rows`` rows per split are measured (0: all). Missing images are checked on all rows."""
+    report = PreflightReport()
+    models = _Models()
+    for check in checks:
+        try:
+            cfg = compose_recipe(check.config_name, check.overrides)
+            from omegaconf import OmegaConf
+
+            OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)  # surfaces missing data_dir / bad interpolations
+            if check.config_name == SFT:
+                OmegaConf.to_container(cfg.model, resolve=True, throw_on_missing=True)
+                _check_sft_stage(check, cfg, models, report, max_rows)
+            else:
+                OmegaConf.to_container(cfg.actor_rollout_ref.model, resolve=True, throw_on_missing=True)
+                _check_rl_stage(check, cfg, models, report, max_rows, reward_rows)
+        except Exception as exc:  # noqa: BLE001 - each stage reports on its own
+            report.problems.append(_config_error(check.name, exc))
+    report.notes = list(dict.fromkeys(models.notes))
+    return report
