@@ -170,7 +170,8 @@ class ManagerRunner:
         from verl_reason_rft.tiny_model import build_tokenizer
 
         self.tokenizer = build_tokenizer()
-        self.config = OmegaConf.create({"reward": {"reason_rft": {"timeout_s": timeout_s, "num_processes": num_processes}}})
+        settings = {"timeout_s": timeout_s, "num_processes": num_processes}
+        self.config = OmegaConf.create({"reward": {"reason_rft": settings}})
         self.loop = asyncio.new_event_loop()
         self.manager = self.loop.run_until_complete(self._build())
 
@@ -273,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="completions in the realistic batch")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout-s", type=float, default=5.0, help="manager per-sample timeout (reward.reason_rft.timeout_s)")
+    parser.add_argument("--timeout-s", type=float, default=5.0,
+                        help="manager per-sample timeout (reward.reason_rft.timeout_s)")
     parser.add_argument("--num-processes", type=int, default=2, help="manager worker processes")
     parser.add_argument("--skip-manager", action="store_true", help="leave out column (c)")
     parser.add_argument("--skip-adversarial", action="store_true")
@@ -300,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     base_results, base_lat = _timed(baseline_score, batch, "(a) baseline")
-    rows.append(_row("(a) baseline: plain regexes + in-process math-verify", base_lat, time.perf_counter() - start, len(batch)))
+    wall = time.perf_counter() - start
+    rows.append(_row("(a) baseline: plain regexes + in-process math-verify", base_lat, wall, len(batch)))
 
     math_equiv._cached_check.cache_clear()
     start = time.perf_counter()
@@ -317,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         mgr_results, mgr_lat = runner.run(items, "(c) manager")
         wall = time.perf_counter() - start
-        rows.append(_row(f"(c) `ReasonRFTRewardManager.run_single`, {args.num_processes} workers (latency incl. queueing)",
-                         mgr_lat, wall, len(batch)))
+        name = f"(c) `ReasonRFTRewardManager.run_single`, {args.num_processes} workers (latency incl. queueing)"
+        rows.append(_row(name, mgr_lat, wall, len(batch)))
         mgr_same = sum(
             {k: r[k] for k in ("score", "format", "accuracy")} == o for r, o in zip(mgr_results, our_results)
         )
@@ -347,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 lat.append(time.perf_counter() - start)
                 degraded += why is not None
             worst = max(worst, *lat)
-            line = f"| {kind} | {len(text):,} | {max(lat):.2f} | {degraded}/{len(samples)} |"
+            line = f"| `{kind}` | {len(text):,} | {max(lat):.2f} | {degraded}/{len(samples)} |"
             if runner:
                 infos, mlat = runner.run(runner.items(samples), kind)
                 line += f" {max(mlat):.2f} | {sum(int(i['timeout']) for i in infos)}/{len(samples)} |"

@@ -3,10 +3,11 @@
 ``math_verify.parse``/``verify`` can run for seconds, or forever inside C code (``9^9^9^9``
 makes sympy build a gigantic integer), where no signal can interrupt them, and their own
 signal-based timeouts do nothing off the main thread (verl calls rewards from worker threads).
-So the check runs in persistent helper processes (a clean ``python`` that imports only
-math-verify: started lazily, one request at a time each, thread-safe). A check that overruns its
-budget kills its helper, a fresh one starts at once, and the answer is "not equivalent" with the
-reason recorded for whoever collects notes (:func:`collect_notes`).
+So checks run in helper processes: a clean ``python`` that imports math-verify once and forks a
+warm worker (started lazily; one caller at a time each; a thread-safe pool). A check that
+overruns its budget gets its worker killed and replaced by a fresh fork in milliseconds, and
+the answer is "not equivalent", with the reason recorded for whoever collects notes
+(:func:`collect_notes`). POSIX only (the helper forks).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _notes: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("reaso
 
 
 class MathVerifyTimeout(RuntimeError):
-    """One check ran past its budget (its helper process was killed)."""
+    """One check ran past its budget (its worker was killed)."""
 
 
 def _env_float(name: str, default: float) -> float:
@@ -318,7 +319,8 @@ def _run_checks(conn: Connection) -> None:
             return
         try:
             # The helper enforces the time limit; math-verify's own alarms are not needed.
-            result = verify(parse(prediction, parsing_timeout=None), parse(gold, parsing_timeout=None), timeout_seconds=None)
+            gold_parsed = parse(gold, parsing_timeout=None)
+            result = verify(parse(prediction, parsing_timeout=None), gold_parsed, timeout_seconds=None)
             reply = (bool(result), "")
         except BaseException as exc:  # MemoryError, RecursionError, sympy errors
             reply = (False, f"{type(exc).__name__}: {exc}"[:500])

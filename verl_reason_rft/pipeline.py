@@ -15,7 +15,6 @@ Layout of the output folder ``O``::
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -283,7 +282,8 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
 
         log(f"[samples] no --dataset-dir: generating the embedded sample dataset in {dataset_dir}")
         generate_samples(dataset_dir, per_task=SAMPLE_PER_TASK, seed=0, tasks=[options.task])
-    prepare_stage.action = lambda: _prepare(plan, Path(dataset_dir))
+    sft_size = options.sft_size if options.sft_size is not None else 1600
+    prepare_stage.action = lambda: _prepare(plan, Path(dataset_dir), sft_size)
     rc = execute(plan, plan.stages[:1], log)
     if rc:
         return rc
@@ -308,10 +308,10 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
     return execute(plan, plan.stages[1:], log)
 
 
-def _prepare(plan: Plan, dataset_dir: Path) -> None:
+def _prepare(plan: Plan, dataset_dir: Path, sft_size: int) -> None:
     from verl_reason_rft.data_prep.prepare import prepare
 
-    report = prepare(dataset_dir, plan.data_dir, tasks=[plan.options.task], sft_size=int(plan.stages[0].argv[-1]))
+    report = prepare(dataset_dir, plan.data_dir, tasks=[plan.options.task], sft_size=sft_size)
     if not report.ok:
         raise RuntimeError(f"prepare could not read every input file; see {plan.data_dir / 'prepare_report.json'}")
 

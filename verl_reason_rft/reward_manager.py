@@ -98,7 +98,7 @@ class Settings:
     def preload(self) -> tuple[str | FunctionRef, ...]:
         """Imports a fresh worker does before its first timed call."""
         if self.uses_task_registry:
-            return ("verl_reason_rft.scoring", "verl_reason_rft.tasks:get_registry")
+            return ("verl_reason_rft.scoring", "verl_reason_rft.tasks:get_registry", "verl_reason_rft.math_equiv:warm_up")
         return (self.scorer,)
 
 

@@ -123,7 +123,7 @@ class Data:
         base = {
             "max_prompt_length": 4096,
             "filter_overlong_prompts": True,
-            "filter_overlong_prompts_workers": 1,
+            "filter_overlong_prompts_workers": None,  # in-process: a forked filter worker can deadlock after threads ran
             "cache_dir": str(self.root / "cache"),
             "image_key": "images",
             "image_root": str(self.image_root),

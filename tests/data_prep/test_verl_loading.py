@@ -40,7 +40,7 @@ def processor(tiny_model_dir: Path):
 
 def _rl_config(tmp_path: Path):
     return OmegaConf.create(
-        {"max_prompt_length": 4096, "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1, "cache_dir": str(tmp_path)}
+        {"max_prompt_length": 4096, "filter_overlong_prompts": True, "filter_overlong_prompts_workers": None, "cache_dir": str(tmp_path)}
     )
 
 

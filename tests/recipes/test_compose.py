@@ -87,6 +87,11 @@ def test_sft_recipe(task: str, variant: str, split: str) -> None:
     assert "hf_model" in c["checkpoint"]["save_contents"]
 
 
+def test_prompt_templates_override_from_the_command_line() -> None:
+    c = _resolved(GRPO, "+data.prompt_templates.visual_counting.cot='{problem} Answer in <answer></answer>.'")
+    assert c["data"]["prompt_templates"] == {"visual_counting": {"cot": "{problem} Answer in <answer></answer>."}}
+
+
 def test_data_dir_is_required() -> None:
     with pytest.raises(Exception, match="data_dir"):
         OmegaConf.to_container(compose_recipe(GRPO, []).data, resolve=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from verl_reason_rft.recipe_config import MODELS  # light: no torch or verl
-
-VARIANTS = ("reason_rft", "zero", "ans_sft", "cot_sft")
+from verl_reason_rft.pipeline import VARIANTS  # light: no torch or verl at module level
+from verl_reason_rft.recipe_config import MODELS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

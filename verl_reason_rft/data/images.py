@@ -23,6 +23,20 @@ MAX_LISTED = 10
 _PASS_THROUGH = ("http://", "https://", "data:")
 
 
+def describe_row(get_row: Callable[[int], Mapping[str, Any]]) -> Callable[[int], str]:
+    """A ``describe(i)`` for error messages: the row number, plus its id and data source when known."""
+
+    def describe(i: int) -> str:
+        row = get_row(i)
+        info = row.get("extra_info")
+        details = [f"id={info['id']}"] if isinstance(info, Mapping) and info.get("id") is not None else []
+        if row.get("data_source") is not None:
+            details.append(f"data_source={row['data_source']}")
+        return f"row {i} ({', '.join(details)})" if details else f"row {i}"
+
+    return describe
+
+
 class MissingImagesError(FileNotFoundError):
     """Some rows name image files that do not exist."""
 
@@ -139,7 +153,7 @@ def _missing_message(
         lines.append(f"  ... and {len(missing) - MAX_LISTED} more")
     lines.append(
         "Relative image paths are resolved against data.image_root: set it to the folder they start from "
-        "(e.g. +data.image_root=/path/to/Reason-RFT-CoT-Dataset/images/train_images), "
+        "(e.g. data.image_root=/path/to/Reason-RFT-CoT-Dataset/images/train_images), "
         "or re-run `reason-rft prepare` to write absolute paths."
     )
     return "\n".join(lines)

@@ -12,27 +12,11 @@ All the work is done once, on the loaded table, before verl's overlong-prompt fi
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
-
 import datasets
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from verl_reason_rft.data.images import ImageSettings, resolve_rows
+from verl_reason_rft.data.images import ImageSettings, describe_row, resolve_rows
 from verl_reason_rft.data.prompt_config import PromptSettings, rerender
-
-
-def describe_row(get_row: Callable[[int], Mapping[str, Any]]) -> Callable[[int], str]:
-    """A ``describe(i)`` for error messages: the row number, plus its id and data source when known."""
-
-    def describe(i: int) -> str:
-        row = get_row(i)
-        info = row.get("extra_info")
-        details = [f"id={info['id']}"] if isinstance(info, Mapping) and info.get("id") is not None else []
-        if row.get("data_source") is not None:
-            details.append(f"data_source={row['data_source']}")
-        return f"row {i} ({', '.join(details)})" if details else f"row {i}"
-
-    return describe
 
 
 class ReasonRFTRLDataset(RLHFDataset):

@@ -16,9 +16,8 @@ import numpy as np
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 from verl.utils.py_functional import convert_nested_value_to_list_recursive
 
-from verl_reason_rft.data.images import ImageSettings, resolve_rows
+from verl_reason_rft.data.images import ImageSettings, describe_row, resolve_rows
 from verl_reason_rft.data.prompt_config import PromptSettings, rerender
-from verl_reason_rft.data.rl_dataset import describe_row
 
 
 def _objects(values: list) -> np.ndarray:
@@ -31,21 +30,24 @@ def _objects(values: list) -> np.ndarray:
 class ReasonRFTSFTDataset(MultiTurnSFTDataset):
     """SFT parquet rows (``messages``, ``images``, ``extra_info`` ...) ready for verl's SFT trainer."""
 
+    def __init__(self, parquet_files, tokenizer, config, processor=None, max_samples: int = -1) -> None:
+        self.config = config or {}  # verl's class reads its keys in __init__ and keeps none of them
+        super().__init__(parquet_files, tokenizer, config, processor=processor, max_samples=max_samples)
+
     def _read_files_and_process(self) -> None:
         super()._read_files_and_process()
         frame = self.dataframe
-        config = self.config
         source = ", ".join(str(f) for f in self.parquet_files)
         describe = describe_row(lambda i: frame.iloc[i].to_dict())
         column = lambda name: [convert_nested_value_to_list_recursive(v) for v in frame[name].tolist()]  # noqa: E731
 
         n_images = None
         if self.image_key in frame.columns:
-            images = resolve_rows(column(self.image_key), ImageSettings.from_config(config), source, describe)
+            images = resolve_rows(column(self.image_key), ImageSettings.from_config(self.config), source, describe)
             n_images = [len(row) for row in images]
             frame[self.image_key] = _objects(images)
 
-        prompts = PromptSettings.from_config(config)
+        prompts = PromptSettings.from_config(self.config)
         if prompts is not None:
             missing = {"data_source", "extra_info"} - set(frame.columns)
             if missing:
