@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from verl_reason_rft.data_prep.image_check import ImageChecker, resolve_image
 
-#: why a record (or a whole file) was excluded; documented in docs/readme/data.md
+#: why a record (or a whole file) was excluded; documented in README.md ("Bad records")
 REASONS: dict[str, str] = {
     "missing_file": "the meta-JSON file does not exist",
     "malformed_json": "the file is not valid JSON",

@@ -28,9 +28,11 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    #: a failed optional check is a warning (⚠) and does not change the exit status
+    required: bool = True
 
     def render(self) -> str:
-        mark = "✔" if self.ok else "✘"
+        mark = "✔" if self.ok else ("✘" if self.required else "⚠")
         text = f"{mark} {self.name}: {self.detail}"
         if not self.ok and self.fix:
             text += "\n    fix: " + self.fix.replace("\n", "\n         ")
@@ -153,6 +155,20 @@ def check_task_registry() -> Check:
     return Check(name, True, f"{len(registry.tasks)} tasks: " + ", ".join(sorted(registry.tasks)))
 
 
+def check_vision_stack() -> Check:
+    """Training reads images through transformers' Qwen2-VL processor and qwen-vl-utils, both of which
+    import torchvision; without it verl's ``hf_processor`` warns and returns None (text-only)."""
+    name = "torchvision (image processing)"
+    try:
+        import torchvision
+    except Exception as exc:
+        return Check(name, False, f"cannot import torchvision ({type(exc).__name__}: {exc}): verl would build no "
+                     "Qwen2-VL processor and train text-only; preflight estimates token counts",
+                     "on training machines install the torchvision matching your torch (vllm brings one)",
+                     required=False)
+    return Check(name, True, f"torchvision {torchvision.__version__}")
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
     check_verl_version,
     check_plugin_policy,
@@ -161,6 +177,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     check_plugin_loaded_by_verl,
     check_scorer_loads,
     check_task_registry,
+    check_vision_stack,
 )
 
 
@@ -179,8 +196,10 @@ def main() -> int:
     results = run_checks()
     for result in results:
         print(result.render())
-    failed = [r for r in results if not r.ok]
-    print(f"\n{len(results) - len(failed)}/{len(results)} checks passed" + ("" if not failed else ": see the fixes above"))
+    failed = [r for r in results if not r.ok and r.required]
+    warned = [r for r in results if not r.ok and not r.required]
+    print(f"\n{len(results) - len(failed) - len(warned)}/{len(results)} checks passed"
+          + (f", {len(warned)} warning(s)" if warned else "") + ("" if not failed else ": see the fixes above"))
     return 1 if failed else 0
 
 

@@ -20,7 +20,19 @@ def test_green_against_the_real_verl_import(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✘" not in result.stdout
     assert "✔ reward manager 'reason_rft': resolves to verl_reason_rft.reward_manager.ReasonRFTRewardManager" in result.stdout
-    assert "✔ verl loaded the plugin" in result.stdout and "7/7 checks passed" in result.stdout
+    assert "✔ verl loaded the plugin" in result.stdout and "checks passed" in result.stdout
+
+
+def test_missing_torchvision_is_a_warning_not_a_failure(monkeypatch, capsys):
+    from verl_reason_rft import doctor
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # `import torchvision` now raises ImportError
+    check = doctor.check_vision_stack()
+    assert not check.ok and not check.required
+    assert check.render().startswith("⚠ torchvision (image processing): cannot import torchvision")
+    monkeypatch.setattr(doctor, "CHECKS", (doctor.check_task_registry, doctor.check_vision_stack))
+    assert doctor.main() == 0
+    assert "1/2 checks passed, 1 warning(s)" in capsys.readouterr().out
 
 
 def test_red_when_verl_plugins_are_disabled(tmp_path):
