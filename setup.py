@@ -41,7 +41,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6"],
+        "test": ["pytest>=8", "pytest-asyncio", "hypothesis>=6"],
         # Training machines only; never installed in CI (CUDA wheels).
         "gpu": ["vllm", "flash-attn"],
     },

@@ -7,8 +7,9 @@ functions of strings; math-verify runs through :mod:`verl_reason_rft.math_equiv`
 from __future__ import annotations
 
 import math
+from functools import partial
 
-from verl_reason_rft.completion import as_text, extract_answer, first_answer, has_think_answer_format
+from verl_reason_rft.completion import as_text, extract_answer, first_answer, think_answer_score
 from verl_reason_rft.math_equiv import equivalent
 
 ACCURACY_MODES = ("exact", "tolerance")
@@ -63,19 +64,10 @@ def accuracy(solution: str, ground_truth: str, accuracy_mode: str = "exact") -> 
     return credit
 
 
-def compute_score(
-    data_source: str,
-    solution_str: str,
-    ground_truth: str,
-    extra_info: dict | None = None,
-    accuracy_mode: str = "exact",
-    **kwargs,
-) -> dict[str, float]:
+def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None,
+                  accuracy_mode: str = "exact", **kwargs) -> dict[str, float]:
     """verl's ``compute_score`` shape: ``score`` = ``format`` + ``accuracy``."""
-    solution, truth = as_text(solution_str), as_text(ground_truth)
-    fmt = 1.0 if has_think_answer_format(solution) else 0.0
-    acc = accuracy(solution, truth, accuracy_mode)
-    return {"score": fmt + acc, "format": fmt, "accuracy": acc}
+    return think_answer_score(solution_str, ground_truth, partial(accuracy, accuracy_mode=accuracy_mode))
 
 
 def score_prediction(data_source: str, prediction: str, answer: str, mode: str = "paper") -> float:

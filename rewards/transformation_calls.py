@@ -12,9 +12,10 @@ leftover prediction (in order) takes the first unused leftover ground-truth trip
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from functools import partial
 from typing import Callable, Sequence
 
-from verl_reason_rft.completion import as_text, extract_answer, has_think_answer_format, parse_calls
+from verl_reason_rft.completion import as_text, extract_answer, parse_calls, think_answer_score
 
 Call = tuple[str, str, str]
 
@@ -85,19 +86,10 @@ def accuracy(solution: str, ground_truth: str, accuracy_mode: str = "full") -> f
     return match_credit(predicted, truth, PARTIAL_WEIGHTS.get(accuracy_mode, ())) * unit
 
 
-def compute_score(
-    data_source: str,
-    solution_str: str,
-    ground_truth: str,
-    extra_info: dict | None = None,
-    accuracy_mode: str = "full",
-    **kwargs,
-) -> dict[str, float]:
+def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None,
+                  accuracy_mode: str = "full", **kwargs) -> dict[str, float]:
     """verl's ``compute_score`` shape: ``score`` = ``format`` + ``accuracy``."""
-    solution, truth = as_text(solution_str), as_text(ground_truth)
-    fmt = 1.0 if has_think_answer_format(solution) else 0.0
-    acc = accuracy(solution, truth, accuracy_mode)
-    return {"score": fmt + acc, "format": fmt, "accuracy": acc}
+    return think_answer_score(solution_str, ground_truth, partial(accuracy, accuracy_mode=accuracy_mode))
 
 
 def score_prediction(data_source: str, prediction: str, answer: str, mode: str = "paper") -> float:

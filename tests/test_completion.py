@@ -17,6 +17,7 @@ from verl_reason_rft.completion import (
     first_answer,
     has_think_answer_format,
     parse_calls,
+    think_answer_score,
 )
 
 # Strings built from the pieces that matter, so that hypothesis hits tags, partial tags,
@@ -104,6 +105,30 @@ def test_as_text_never_fails():
     assert as_text(b"\xff3") == "\ufffd3"
     assert as_text(3) == "3"
     assert as_text("x") == "x"
+
+
+def _quarter_if_equal(solution: str, truth: str) -> float:
+    # an accuracy a third-party task might write: it receives both sides as str, may return an int
+    assert isinstance(solution, str) and isinstance(truth, str)
+    return 0.25 if solution.endswith(f"<answer>{truth}</answer>") else 0
+
+
+@pytest.mark.parametrize(
+    "solution, truth, expected",
+    [
+        ("<think>a</think><answer>3</answer>", "3", {"score": 1.25, "format": 1.0, "accuracy": 0.25}),
+        ("<think>a</think><answer>3</answer>", 3, {"score": 1.25, "format": 1.0, "accuracy": 0.25}),
+        (b"<think>a</think><answer>3</answer>", "3", {"score": 1.25, "format": 1.0, "accuracy": 0.25}),
+        ("<think>a</think><answer>3</answer>\n", "3", {"score": 0.0, "format": 0.0, "accuracy": 0.0}),
+        ("<answer>3</answer>", "3", {"score": 0.25, "format": 0.0, "accuracy": 0.25}),
+        (None, None, {"score": 0.0, "format": 0.0, "accuracy": 0.0}),
+    ],
+)
+def test_think_answer_score_is_format_plus_accuracy(solution, truth, expected):
+    result = think_answer_score(solution, truth, _quarter_if_equal)
+    assert result == expected
+    assert list(result) == ["score", "format", "accuracy"]
+    assert all(type(v) is float for v in result.values())
 
 
 ADVERSARIAL = {

@@ -8,6 +8,7 @@ Python's backtracking engine). Third-party task plugins can reuse them.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
@@ -89,3 +90,17 @@ def as_text(value: object) -> str:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", errors="replace")
     return str(value)
+
+
+def think_answer_score(
+    solution_str: object, ground_truth: object, accuracy: Callable[[str, str], float]
+) -> dict[str, float]:
+    """verl's ``compute_score`` result for a ``<think>``/``<answer>`` task (SPEC §6).
+
+    ``format`` is 1 when the whole completion is ``<think>…</think>\\s*<answer>…</answer>``;
+    ``accuracy(solution, ground_truth)`` gets both as ``str``; ``score`` = ``format`` + ``accuracy``.
+    """
+    solution, truth = as_text(solution_str), as_text(ground_truth)
+    fmt = 1.0 if has_think_answer_format(solution) else 0.0
+    acc = float(accuracy(solution, truth))
+    return {"score": fmt + acc, "format": fmt, "accuracy": acc}

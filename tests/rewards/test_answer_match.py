@@ -31,6 +31,16 @@ EXACT_CASES = [
     ("text between the blocks breaks format", f"{T} and <answer>3</answer>", "3", 0.0, 1.0),
     ("empty completion", "", "3", 0.0, 0.0),
     ("wrong tagged answer", f"{T}<answer>2</answer>", "3", 1.0, 0.0),
+    ("leading newline breaks format only", f"\n{T}<answer>3</answer>", "3", 0.0, 1.0),
+    ("trailing space breaks format only", f"{T}<answer>3</answer> ", "3", 0.0, 1.0),
+    ("first pair spans lines, so it beats a later one-line pair",
+     f"{T}<answer>\n4\n</answer><answer>3</answer>", "3", 1.0, 0.0),
+    ("an answer pair inside <think> is the first pair", "<think>maybe <answer>2</answer></think><answer>3</answer>",
+     "3", 1.0, 0.0),
+    ("ground truth wrapper spanning lines is unwrapped", f"{T}<answer>5</answer>", "<answer>\n5\n</answer>", 1.0, 1.0),
+    ("tagged empty answer", f"{T}<answer></answer>", "3", 1.0, 0.0),
+    ("tagged: no math-verify even for an equivalent fraction", f"{T}<answer>\\frac{{1}}{{2}}</answer>", "0.5", 1.0, 0.0),
+    ("untagged: math-verify finds an equivalent fraction", "so it is $\\frac{1}{2}$", "0.5", 0.0, 1.0),
 ]
 
 
@@ -52,12 +62,21 @@ TOLERANCE_CASES = [
     ("'3.0' vs '3' is full credit", "<answer>3.0</answer>", "3", 1.0),
     ("cosine ramp midpoint", "<answer>112.5</answer>", "100", 0.5),
     ("cosine ramp elsewhere", "<answer>108</answer>", "100", ramp(8, 100)),
+    ("exactly 5% above is 1 (band start)", "<answer>105</answer>", "100", 1.0),
+    ("exactly 5% below is 1 (band start)", "<answer>95</answer>", "100", 1.0),
+    ("10% off: a third into the band, 0.5(cos(pi/3)+1) = 0.75", "<answer>44</answer>", "40", 0.75),
+    ("15% off: two thirds into the band, 0.5(cos(2pi/3)+1) = 0.25", "<answer>34</answer>", "40", 0.25),
+    ("exactly 20% above is 0 (band end)", "<answer>120</answer>", "100", 0.0),
     ("20% off is 0 (ramp end)", "<answer>80</answer>", "100", 0.0),
     ("beyond 20% is 0", "<answer>121</answer>", "100", 0.0),
     ("negative ground truth uses |gt|", "<answer>-104</answer>", "-100", 1.0),
     ("gt = 0, pred = 0 is 1 (fixed from the original)", "<answer>0</answer>", "0", 1.0),
     ("gt = 0, pred = 0.0 is 1", "<answer>0.0</answer>", "0", 1.0),
     ("gt = 0, pred != 0 is 0", "<answer>0.01</answer>", "0", 0.0),
+    ("gt = 0, pred = -0 is 1", "<answer>-0</answer>", "0", 1.0),
+    ("gt = 0.0, pred tiny is 0", "<answer>1e-300</answer>", "0.0", 0.0),
+    ("ground truth in an <answer> wrapper is unwrapped first", "<answer>104</answer>", "<answer> 100 </answer>", 1.0),
+    ("number vs non-number: exact string match", "<answer>3</answer>", "three", 0.0),
     ("non-numeric: exact string match", "<answer>B</answer>", "B", 1.0),
     ("non-numeric: mismatch", "<answer>B</answer>", "A", 0.0),
     ("nan is not a number here: exact match", "<answer>nan</answer>", "3", 0.0),
@@ -102,6 +121,9 @@ EVAL_CASES = [
     ("untagged: math-verify on the whole completion", "there are 7 objects left", "7", 1.0),
     ("untagged: wrong", "there are 8 objects left", "7", 0.0),
     ("empty prediction", "", "7", 0.0),
+    ("first pair spans lines, so it beats a later one-line pair", "<answer>\n4\n</answer><answer>3</answer>", "3", 0.0),
+    ("tagged: math-verify on the stripped answer", f"{T}<answer> \\frac{{1}}{{2}} </answer>", "0.5", 1.0),
+    ("untagged: exact match needs both sides stripped", "\nB\n", " B", 1.0),
 ]
 
 

@@ -42,6 +42,14 @@ CASES = [
     ("answer pair across newlines (training)", f"{T}<answer>\nchange_color(2, red)\n</answer>", "change_color(2, red)", dict(full=1.0, partial=1.0, penalty=1.0)),
     ("ground truth in an <answer> wrapper", tagged("change_color(2, red)"), "<answer>change_color(2, red)</answer>", dict(full=1.0, partial=1.0, penalty=1.0)),
     ("repeated ground truth counts once", tagged("change_color(2, red)"), "change_color(2, red), change_color(2, red)", dict(full=1.0, partial=1.0, penalty=1.0)),
+    # unit 1/2: exact 1 + leftover red(1) has nothing left to pair with (not 0.5 + 0 via (func, object))
+    ("exact matches are removed before any pairing", tagged("change_color(1, red), change_color(1, blue)"), "change_color(1, blue)", dict(full=0.5, partial=0.5, penalty=0.5)),
+    # unit 1/2: red(1)~blue(1) by (func, object) first, then blue(2)~red(5) only by func: 0.5 + 0.25
+    # ((func, value) first would pair red~red and blue~blue: 0.5 + 0.5)
+    ("kind order: (func, object) before (func, value)", tagged("change_color(1, red), change_color(2, blue)"), "change_color(1, blue), change_color(5, red)", dict(full=0.0, partial=0.375, penalty=-0.375)),
+    # unit 1/2: red(1)~red(2) by (func, value), not blue(3) by func although blue(3) comes first
+    ("kind order: (func, value) before func only", tagged("change_color(1, red)"), "change_color(3, blue), change_color(2, red)", dict(full=0.0, partial=0.25, penalty=-0.125)),
+    ("calls inside <think> count when untagged", "<think>change_color(2, red)</think> done", "change_color(2, red)", dict(full=1.0, partial=1.0, penalty=1.0)),
 ]
 
 
@@ -112,6 +120,9 @@ EVAL_CASES = [
     ("untagged completion", "change_color(2, red)", "change_color(2, red)", 1.0, 1.0),
     ("no predicted calls", tagged("nothing"), GT, 0.0, 0.0),
     ("no answer calls", tagged(GT), "", 0.0, 0.0),
+    ("kind order: (func, object) before (func, value)", tagged("change_color(1, red), change_color(2, blue)"), "change_color(1, blue), change_color(5, red)", 0.375, 0.375),
+    ("exact matches are removed before any pairing", tagged("change_color(1, red), change_color(1, blue)"), "change_color(1, blue)", 0.5, 0.5),
+    ("no pair at all: whole completion in both modes", "<think>change_size(1, large)</think> change_color(2, red)", "change_color(2, red)", 0.5, 0.5),
 ]
 
 
