@@ -29,8 +29,8 @@ from verl_reason_rft.process_pool import CallResult, FunctionRef, TimeoutProcess
 logger = logging.getLogger(__name__)
 
 NAME = "reason_rft"
-#: our scorer, as workers call it: ``(scores, why degraded or None)`` (same numbers as ``compute_score``)
-SCORER = FunctionRef("verl_reason_rft.scoring", "score_with_status")
+#: our scorer, as workers call it: ``(scores, why degraded or None)``; a reward that raises is an ``error`` sample
+SCORER = FunctionRef("verl_reason_rft.scoring", "score_or_raise")
 #: the numbers a scorer returns
 SCORE_KEYS = ("score", "format", "accuracy")
 #: ``reward_extra_info`` keys, identical for every sample (verl takes the key list from the first one).
@@ -117,10 +117,8 @@ def to_extra_info(result: CallResult) -> tuple[dict[str, float], str]:
     if result.status != "ok":
         return failed(result.status, result.elapsed_s), result.error
     value, note = result.value, ""
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Mapping):  # score_with_status
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Mapping):  # score_or_raise
         value, note = value[0], value[1] or ""
-        if " reward raised " in note:  # the task's reward raised and verl_reason_rft.scoring caught it
-            return failed("error", result.elapsed_s), note
     try:
         if isinstance(value, Mapping):
             if "score" not in value:

@@ -62,6 +62,30 @@ def _guard(raw: Any) -> tuple[dict[str, float], str | None]:
     return result, (f"non-finite or non-numeric {', '.join(bad)} replaced by 0" if bad else None)
 
 
+def score_or_raise(
+    data_source: str,
+    solution_str: Any,
+    ground_truth: Any,
+    extra_info: dict | None = None,
+    **kwargs: Any,
+) -> tuple[dict[str, float], str | None]:
+    """:func:`score_with_status` without its safety net: an exception raised by the task's reward
+    propagates (the reward manager's worker process reports it as an ``error`` sample)."""
+    task = get_task(data_source)
+    kwargs["accuracy_mode"] = resolve_accuracy_mode(data_source, kwargs.get("accuracy_mode"))
+    with collect_notes() as notes:
+        raw = task.compute_score(
+            data_source=data_source,
+            solution_str=solution_str,
+            ground_truth=ground_truth,
+            extra_info=extra_info,
+            **kwargs,
+        )
+    result, fixed = _guard(raw)
+    reasons = [*notes, *([fixed] if fixed else [])]
+    return result, "; ".join(reasons) if reasons else None
+
+
 def score_with_status(
     data_source: str,
     solution_str: Any,
@@ -75,22 +99,12 @@ def score_with_status(
     sample then scores 0), or a non-finite value that was replaced. Thread-safe.
     """
     task = get_task(data_source)
-    kwargs["accuracy_mode"] = resolve_accuracy_mode(data_source, kwargs.get("accuracy_mode"))
-    with collect_notes() as notes:
-        try:
-            raw = task.compute_score(
-                data_source=data_source,
-                solution_str=solution_str,
-                ground_truth=ground_truth,
-                extra_info=extra_info,
-                **kwargs,
-            )
-        except Exception as exc:
-            logger.warning("reward of task %r raised on a %s sample: %r", task.name, data_source, exc)
-            return dict.fromkeys(SCORE_KEYS, 0.0), f"{task.name} reward raised {type(exc).__name__}: {exc}"
-    result, fixed = _guard(raw)
-    reasons = [*notes, *([fixed] if fixed else [])]
-    return result, "; ".join(reasons) if reasons else None
+    resolve_accuracy_mode(data_source, kwargs.get("accuracy_mode"))  # configuration errors raise
+    try:
+        return score_or_raise(data_source, solution_str, ground_truth, extra_info, **kwargs)
+    except Exception as exc:
+        logger.warning("reward of task %r raised on a %s sample: %r", task.name, data_source, exc)
+        return dict.fromkeys(SCORE_KEYS, 0.0), f"{task.name} reward raised {type(exc).__name__}: {exc}"
 
 
 def compute_score(

@@ -25,6 +25,8 @@ from verl_reason_rft.task_spec import TaskSpec
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
     if "SLEEP" in solution_str:
         time.sleep(600)
+    if "RAISE" in solution_str:
+        raise RuntimeError("demo reward bug")
     match = re.search(r"<answer>(.*?)</answer>", solution_str, re.S)
     accuracy = float(match is not None and match.group(1).strip() == ground_truth.strip())
     return {"score": accuracy, "format": float(match is not None), "accuracy": accuracy}
@@ -145,3 +147,7 @@ async def test_reward_manager_scores_the_plugin_task_with_a_timeout(demo_on_path
     assert time.perf_counter() - start < 30
     assert slow["reward_score"] == 0.0 and slow["reward_extra_info"]["timeout"] == 1.0
     assert list(slow["reward_extra_info"]) == list(good["reward_extra_info"])
+    broken = await manager.run_single(make_sample("RAISE <answer>3</answer>", "3", data_source="demo_shapes_bench"))
+    assert broken["reward_score"] == 0.0
+    assert broken["reward_extra_info"]["error"] == 1.0 and broken["reward_extra_info"]["timeout"] == 0.0
+    assert list(broken["reward_extra_info"]) == list(good["reward_extra_info"])
