@@ -10,10 +10,10 @@ import math
 from functools import partial
 
 from verl_reason_rft.completion import as_text, extract_answer, first_answer, think_answer_score
+from verl_reason_rft.evaluation import EVAL_MODES
 from verl_reason_rft.math_equiv import equivalent
 
 ACCURACY_MODES = ("exact", "tolerance")
-EVAL_MODES = ("paper", "strict")
 #: tolerance band (relative to |gt|): full reward below the first, none above the second.
 TOLERANCE_FULL, TOLERANCE_ZERO = 0.05, 0.20
 

@@ -18,7 +18,7 @@ TASK = TaskSpec(
         "Spatial-Transformation-ood-right-test-1k.json": "trance_right",
     },
     images_per_sample=2,
-    accuracy_modes=("full", "partial", "penalty"),
+    accuracy_modes=transformation_calls.ACCURACY_MODES,
 )
 
 

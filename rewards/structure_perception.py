@@ -18,7 +18,7 @@ TASK = TaskSpec(
     },
     images_per_sample=1,
     choice_answers=frozenset("ABCD"),
-    accuracy_modes=("exact", "tolerance"),
+    accuracy_modes=answer_match.ACCURACY_MODES,
     # Only 4.5k records exist: stage-2 GRPO trains on all of them (SPEC §4).
     rl_uses_all_records=True,
 )

@@ -16,11 +16,11 @@ from functools import partial
 from typing import Callable, Sequence
 
 from verl_reason_rft.completion import as_text, extract_answer, parse_calls, think_answer_score
+from verl_reason_rft.evaluation import EVAL_MODES
 
 Call = tuple[str, str, str]
 
 ACCURACY_MODES = ("full", "partial", "penalty")
-EVAL_MODES = ("paper", "strict")
 
 #: kinds of partial match, in pairing order, as the key two triples must share:
 #: same (func, object), same (func, value), same func.

@@ -17,7 +17,7 @@ TASK = TaskSpec(
         "Visual-Counting-ood-test-1k.json": "super_clevr",
     },
     images_per_sample=1,
-    accuracy_modes=("exact", "tolerance"),
+    accuracy_modes=answer_match.ACCURACY_MODES,
 )
 
 
