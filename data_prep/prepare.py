@@ -27,7 +27,7 @@ from verl_reason_rft.data_prep.image_check import ImageChecker
 from verl_reason_rft.data_prep.parquet_io import write_rows
 from verl_reason_rft.data_prep.prompt_overrides import load_overrides
 from verl_reason_rft.data_prep.records import BadRecordError, MetaFile, Problem, read_meta_json
-from verl_reason_rft.data_prep.rows import rl_row, rl_schema, sft_row, sft_schema
+from verl_reason_rft.data_prep.rows import RowBuilder, rl_schema, sft_schema
 from verl_reason_rft.task_spec import TaskSpec
 from verl_reason_rft.tasks import get_registry
 
@@ -107,15 +107,16 @@ def _select_tasks(names: Iterable[str] | None) -> list[TaskSpec]:
 
 def _stage_rows(spec: TaskSpec, train: MetaFile, sft_size: int, templates: Mapping[str, str], embedded) -> dict[str, tuple[list, Any]]:
     records = train.records
-    source = spec.name
     rl_records = records if spec.rl_uses_all_records else records[sft_size:]
     embed = embedded is not None
 
     def rl(split, recs):
-        return [rl_row(spec, source, r, split, templates, "cot", embedded) for r in recs], rl_schema(embed)
+        build = RowBuilder(spec, spec.name, split, templates, embedded)
+        return [build.rl(r) for r in recs], rl_schema(embed)
 
     def sft(split, recs, style):
-        return [sft_row(spec, source, r, split, templates, style, embedded) for r in recs], sft_schema(embed)
+        build = RowBuilder(spec, spec.name, split, templates, embedded)
+        return [build.sft(r, style) for r in recs], sft_schema(embed)
 
     return {
         "sft.parquet": sft("sft", records[:sft_size], "cot"),
@@ -195,7 +196,8 @@ def prepare(
                 jobs.append((f"{spec.name}/{name}", rows, schema))
         for data_source, meta in tests:
             if not meta.file_error:
-                rows = [rl_row(spec, data_source, r, "test", templates, "cot", embedded) for r in meta.records]
+                build = RowBuilder(spec, data_source, "test", templates, embedded)
+                rows = [build.rl(r) for r in meta.records]
                 jobs.append((f"{spec.name}/test_{data_source}.parquet", rows, rl_schema(embed_images)))
     for name, rows, schema in tqdm(jobs, desc="write", unit="file", disable=not verbose):
         write_rows(rows, schema, out / name)

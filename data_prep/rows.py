@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import pyarrow as pa
@@ -29,8 +30,10 @@ _EXTRA_INFO = pa.struct(
         ("extra", pa.string()),
     ]
 )
-_THINK = re.compile(r"\s*<think>(.*?)</think>(.*)", re.DOTALL)
-_ANSWER_BLOCK = re.compile(r"\s*(<answer>.*?</answer>)?\s*", re.DOTALL)
+#: an ``<answer>...</answer>`` block that ends the text
+_TRAILING_ANSWER = re.compile(r"<answer>(?:(?!</?answer>).)*</answer>\s*\Z", re.DOTALL)
+#: one ``<think>...</think>`` around the whole text, with no other think tag inside
+_WRAPPED = re.compile(r"\s*<think>((?:(?!</?think>).)*)</think>\s*", re.DOTALL)
 
 
 def rl_schema(embed_images: bool = False) -> pa.Schema:
@@ -57,19 +60,17 @@ def sft_schema(embed_images: bool = False) -> pa.Schema:
     )
 
 
-def user_content(
-    spec: TaskSpec, problem: str, answer: str, style: str = "cot", templates: Mapping[str, str] | None = None
-) -> str:
-    """The user turn: one ``<image>`` per image of the task, then the rendered template text."""
-    return IMAGE_PLACEHOLDER * spec.images_per_sample + spec.render_prompt(problem, answer, style, templates)
+def user_content(n_images: int, text: str) -> str:
+    """The user turn: one ``<image>`` per image, then the text (SPEC §5: images first, in order)."""
+    return IMAGE_PLACEHOLDER * n_images + text
 
 
 def cot_body(cot: str) -> str:
-    """The reasoning without tags: unwraps ``<think>...</think>`` (and a trailing ``<answer>`` block) if present."""
-    match = _THINK.fullmatch(cot)
-    if match and _ANSWER_BLOCK.fullmatch(match.group(2)):
-        return match.group(1).strip()
-    return cot.strip()
+    """The reasoning without tags: drops a trailing ``<answer>`` block (the record's answer is used
+    instead) and unwraps a ``<think>...</think>`` around all the rest; tags anywhere else stay as text."""
+    body = _TRAILING_ANSWER.sub("", cot, count=1)
+    match = _WRAPPED.fullmatch(body)
+    return (match.group(1) if match else body).strip()
 
 
 def cot_target(cot: str, answer: str) -> str:
@@ -77,62 +78,57 @@ def cot_target(cot: str, answer: str) -> str:
     return f"<think>\n{cot_body(cot)}\n</think>\n<answer>\n{answer}\n</answer>"
 
 
-def _images(record: Record, embedded: Mapping[str, bytes] | None) -> list[dict[str, Any]]:
-    if embedded is None:
-        return [{"image": path} for path in record.images]
-    return [{"bytes": embedded[path]} for path in record.images]
+@dataclass(frozen=True)
+class RowBuilder:
+    """Rows of one output file: its task, ``data_source``, stage (``extra_info.split``), template
+    overrides and image form (absolute paths, or the file bytes from ``embedded``)."""
 
+    spec: TaskSpec
+    data_source: str
+    split: str
+    templates: Mapping[str, str] | None = None
+    embedded: Mapping[str, bytes] | None = None
 
-def _extra_info(spec: TaskSpec, record: Record, split: str, style: str) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "split": split,
-        "index": record.index,
-        "task": spec.name,
-        "is_choice": spec.is_choice(record.answer),
-        "prompt_style": style,
-        "problem": record.problem,
-        "answer": record.answer,
-        "cot": record.cot,
-        "extra": json.dumps(record.extra, ensure_ascii=False, sort_keys=True),
-    }
+    def rl(self, record: Record, style: str = "cot") -> dict[str, Any]:
+        """verl ``RLHFDataset`` row."""
+        return {
+            "data_source": self.data_source,
+            "prompt": [self._user(record, style)],
+            "images": self._images(record),
+            "ability": self.spec.name,
+            "reward_model": {"style": "rule", "ground_truth": record.answer},
+            "extra_info": self._extra_info(record, style),
+        }
 
+    def sft(self, record: Record, style: str = "cot") -> dict[str, Any]:
+        """verl ``MultiTurnSFTDataset`` row: CoT target (``cot``) or the bare answer (``ans``)."""
+        target = cot_target(record.cot, record.answer) if style == "cot" else record.answer
+        return {
+            "messages": [self._user(record, style), {"role": "assistant", "content": target}],
+            "images": self._images(record),
+            "data_source": self.data_source,
+            "extra_info": self._extra_info(record, style),
+        }
 
-def rl_row(
-    spec: TaskSpec,
-    data_source: str,
-    record: Record,
-    split: str,
-    templates: Mapping[str, str] | None = None,
-    style: str = "cot",
-    embedded: Mapping[str, bytes] | None = None,
-) -> dict[str, Any]:
-    return {
-        "data_source": data_source,
-        "prompt": [{"role": "user", "content": user_content(spec, record.problem, record.answer, style, templates)}],
-        "images": _images(record, embedded),
-        "ability": spec.name,
-        "reward_model": {"style": "rule", "ground_truth": record.answer},
-        "extra_info": _extra_info(spec, record, split, style),
-    }
+    def _user(self, record: Record, style: str) -> dict[str, str]:
+        text = self.spec.render_prompt(record.problem, record.answer, style, self.templates)
+        return {"role": "user", "content": user_content(len(record.images), text)}
 
+    def _images(self, record: Record) -> list[dict[str, Any]]:
+        if self.embedded is None:
+            return [{"image": path} for path in record.images]
+        return [{"bytes": self.embedded[path]} for path in record.images]
 
-def sft_row(
-    spec: TaskSpec,
-    data_source: str,
-    record: Record,
-    split: str,
-    templates: Mapping[str, str] | None = None,
-    style: str = "cot",
-    embedded: Mapping[str, bytes] | None = None,
-) -> dict[str, Any]:
-    target = cot_target(record.cot, record.answer) if style == "cot" else record.answer
-    return {
-        "messages": [
-            {"role": "user", "content": user_content(spec, record.problem, record.answer, style, templates)},
-            {"role": "assistant", "content": target},
-        ],
-        "images": _images(record, embedded),
-        "data_source": data_source,
-        "extra_info": _extra_info(spec, record, split, style),
-    }
+    def _extra_info(self, record: Record, style: str) -> dict[str, Any]:
+        return {
+            "id": record.id,
+            "split": self.split,
+            "index": record.index,
+            "task": self.spec.name,
+            "is_choice": self.spec.is_choice(record.answer),
+            "prompt_style": style,
+            "problem": record.problem,
+            "answer": record.answer,
+            "cot": record.cot,
+            "extra": json.dumps(record.extra, ensure_ascii=False, sort_keys=True),
+        }

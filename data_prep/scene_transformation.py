@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Sequence
 
 from verl_reason_rft.data_prep.drawing import COLORS, MATERIALS, SHAPES, SIZES, draw_object, new_canvas, place_without_overlap
 from verl_reason_rft.data_prep.sample_item import SampleItem
 
 WIDTH, HEIGHT = 240, 160
 STEP = 34  # pixels moved by one change_position
+MIN_GAP = 32  # a moved object keeps this distance (pixels, centre to centre) from every other object
 #: direction -> (dx, dy) in the image; "front" is towards the camera (down)
 DIRECTIONS = {
     "front": (0, 1),
@@ -50,17 +52,25 @@ def _inside(x: float, y: float) -> bool:
     return 20 <= x <= WIDTH - 20 and 20 <= y <= HEIGHT - 20
 
 
-def _apply(rng: random.Random, obj: dict, func: str) -> str | None:
-    """Change ``obj`` in place with a random new value for ``func``; the value, or None if impossible."""
+def _free(x: float, y: float, others: Sequence[tuple[float, float]]) -> bool:
+    return all((x - ox) ** 2 + (y - oy) ** 2 >= MIN_GAP**2 for ox, oy in others)
+
+
+def _apply(rng: random.Random, obj: dict, func: str, others: Sequence[tuple[float, float]] = ()) -> str | None:
+    """Change ``obj`` in place with a random new value for ``func``; the value, or None if impossible.
+
+    A move stays on the canvas and at least ``MIN_GAP`` from ``others`` (the other objects' current
+    positions), so no object ends up hidden behind another in the final image.
+    """
     attribute, values = FUNCTIONS[func]
     if attribute == "position":
         x, y = obj["position"]
-        moves = [d for d, (dx, dy) in DIRECTIONS.items() if _inside(x + dx * STEP, y + dy * STEP)]
+        targets = {d: (x + dx * STEP, y + dy * STEP) for d, (dx, dy) in DIRECTIONS.items()}
+        moves = [d for d, (nx, ny) in targets.items() if _inside(nx, ny) and _free(nx, ny, others)]
         if not moves:
             return None
         direction = rng.choice(moves)
-        dx, dy = DIRECTIONS[direction]
-        obj["position"] = (x + dx * STEP, y + dy * STEP)
+        obj["position"] = targets[direction]
         return direction
     value = rng.choice([v for v in values if v != obj[attribute]])
     obj[attribute] = value
@@ -91,7 +101,8 @@ def make_item(rng: random.Random, data_source: str) -> SampleItem:
     for object_id, func in pairs:
         if len(calls) == wanted:
             break
-        value = _apply(rng, final[object_id], func)
+        others = [o["position"] for o in final if o["id"] != object_id]
+        value = _apply(rng, final[object_id], func, others)
         if value is None:
             continue
         calls.append(f"{func}({object_id}, {value})")

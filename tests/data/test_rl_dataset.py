@@ -163,3 +163,13 @@ def test_getitem_matches_plain_rlhf_dataset_on_normalised_rows(data, processor) 
         a, b = ours[i], plain[i]
         assert a.keys() == b.keys()
         assert a["raw_prompt"] == b["raw_prompt"] and a["extra_info"] == b["extra_info"]
+
+
+def test_prompt_override_without_the_needed_fields_names_the_file_and_row(data, tokenizer) -> None:
+    rows = [{k: v for k, v in row.items() if k != "extra_info"} for row in data.rl_rows()]
+    with pytest.raises(ValueError, match=r"rl\.parquet: .*need the columns \['extra_info'\]"):
+        build(data, tokenizer, rows=rows, prompt_style="ans")
+    rows = data.rl_rows()
+    del rows[2]["extra_info"]["problem"]
+    with pytest.raises(ValueError, match=r"rl\.parquet: row 2 \(id=spatial_transformation-2, data_source=trance\): .*extra_info\.problem"):
+        build(data, tokenizer, rows=rows, prompt_style="ans")

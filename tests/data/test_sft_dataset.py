@@ -83,3 +83,23 @@ def test_max_pixels_honoured(data, processor) -> None:
         t, h, w = item["multi_modal_inputs"]["image_grid_thw"][0].tolist()
         assert h * w * 14 * 14 <= max_pixels
         assert n_pad == expected_tokens((1000, 800), max_pixels)
+
+
+def test_embedded_image_bytes_survive_repeated_reads(data, processor) -> None:
+    """verl's image loader writes the decoded image into a ``{"bytes": ...}`` entry it is given; the
+    dataset's own rows must not keep it (a second epoch failed with "Cannot have both `bytes` and `image`")."""
+    rows = data.sft_rows()
+    for row in rows:
+        row["images"] = [{"bytes": (data.image_root / e["image"]).read_bytes()} for e in row["images"]]
+    dataset = build(data, processor.tokenizer, processor, rows=rows)
+    for i in range(len(rows)):
+        first, second = dataset[i], dataset[i]
+        assert torch.equal(first["input_ids"], second["input_ids"])
+        assert torch.equal(first["multi_modal_inputs"]["pixel_values"], second["multi_modal_inputs"]["pixel_values"])
+        assert [set(e) for e in dataset.dataframe.iloc[i]["images"]] == [{"bytes", "max_pixels", "min_pixels"}] * len(rows[i]["images"])
+
+
+def test_prompt_override_without_extra_info_is_a_clear_error(data, tokenizer) -> None:
+    rows = [{k: v for k, v in row.items() if k != "extra_info"} for row in data.sft_rows()]
+    with pytest.raises(ValueError, match=r"sft\.parquet: .*need the columns \['extra_info'\]"):
+        build(data, tokenizer, rows=rows, prompt_style="ans")

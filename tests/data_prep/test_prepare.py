@@ -107,6 +107,8 @@ def test_structure_choice_items_get_the_choice_prompt(prepared_dir: Path) -> Non
         "<think>\nI count 3.\n</think>",
         "<think>I count 3.</think>\n<answer>3</answer>",
         "  <think> I count 3. </think>  ",
+        "I count 3.\n<answer>3</answer>",
+        "I count 3. <answer> 3 </answer>\n",
     ],
 )
 def test_cot_is_never_wrapped_twice(cot: str) -> None:
@@ -116,6 +118,8 @@ def test_cot_is_never_wrapped_twice(cot: str) -> None:
 
 def test_cot_with_tags_inside_the_text_is_kept_verbatim() -> None:
     assert cot_body("first <think>a</think> then more") == "first <think>a</think> then more"
+    assert cot_body("<think>a</think> b <think>c</think>") == "<think>a</think> b <think>c</think>"
+    assert cot_body("the tag <answer>x</answer> then text") == "the tag <answer>x</answer> then text"
 
 
 def test_test_files_keep_extra_keys(prepared_dir: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 
 from PIL import Image
 
 from verl_reason_rft.data_prep.samples import generate_samples
-from verl_reason_rft.data_prep.scene_transformation import FUNCTIONS
+from verl_reason_rft.data_prep.scene_transformation import DIRECTIONS, FUNCTIONS, STEP, _apply
 from verl_reason_rft.tasks import get_registry
 
 CALL = re.compile(r"(\w+)\((\d+), (\w+)\)")
@@ -92,3 +93,17 @@ def test_transformation_answers_are_valid_call_sequences(sample_dataset_dir: Pat
             assert record["problem"].count("'") == 8 * len(ids)  # (id, 'shape', 'size', 'color', 'material')
             views.add(record.get("view"))
     assert {"left", "right", "center"} <= views
+
+
+def test_a_move_never_lands_on_another_object() -> None:
+    """change_position picks only directions whose target stays clear of the other objects."""
+    centre = (120, 80)
+    free = "left"
+    blockers = [(centre[0] + dx * STEP, centre[1] + dy * STEP) for d, (dx, dy) in DIRECTIONS.items() if d != free]
+    for seed in range(20):
+        obj = {"position": centre}
+        assert _apply(random.Random(seed), obj, "change_position", blockers) == free
+        assert obj["position"] == (centre[0] - STEP, centre[1])
+    crowded = blockers + [(centre[0] - STEP, centre[1])]
+    obj = {"position": centre}
+    assert _apply(random.Random(0), obj, "change_position", crowded) is None and obj["position"] == centre

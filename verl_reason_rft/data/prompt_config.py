@@ -8,10 +8,10 @@ renders every row in that style. Neither set: rows are used exactly as ``prepare
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from verl_reason_rft.data_prep.prompt_overrides import load_overrides
-from verl_reason_rft.data_prep.rows import IMAGE_PLACEHOLDER
+from verl_reason_rft.data_prep.rows import user_content
 from verl_reason_rft.tasks import get_registry, get_task
 
 STYLES = ("cot", "ans")
@@ -58,7 +58,7 @@ class PromptSettings:
         task = get_task(data_source)
         style = self.style or info.get("prompt_style") or "cot"
         text = task.render_prompt(str(problem), str(answer), style, self.templates.get(task.name))
-        return IMAGE_PLACEHOLDER * n_images + text, style
+        return user_content(n_images, text), style
 
 
 def rerender(
@@ -79,3 +79,29 @@ def rerender(
     else:
         raise ValueError(f"{row}: no user turn to re-render")
     return out, {**(extra_info or {}), "prompt_style": style}
+
+
+def rerender_columns(
+    settings: PromptSettings,
+    column_names: Collection[str],
+    column: Callable[[str], Sequence[Any]],
+    messages_key: str,
+    n_images: Sequence[int] | None,
+    source: str,
+    describe: Callable[[int], str],
+) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Every row re-rendered: (the new ``messages_key`` column, the new ``extra_info`` column).
+
+    ``column(name)`` reads a column as plain Python; ``n_images[i]`` is row i's image count (None: no images).
+    """
+    missing = {"data_source", "extra_info"} - set(column_names)
+    if missing:
+        raise ValueError(f"{source}: data.prompt_templates/data.prompt_style need the columns {sorted(missing)}")
+    messages_column, info_column = [], []
+    rows = zip(column(messages_key), column("data_source"), column("extra_info"))
+    for i, (messages, data_source, extra_info) in enumerate(rows):
+        n = n_images[i] if n_images is not None else 0
+        new_messages, info = rerender(settings, messages, data_source, extra_info, n, f"{source}: {describe(i)}")
+        messages_column.append(new_messages)
+        info_column.append(info)
+    return messages_column, info_column

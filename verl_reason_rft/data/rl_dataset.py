@@ -16,7 +16,7 @@ import datasets
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from verl_reason_rft.data.images import ImageSettings, describe_row, resolve_rows
-from verl_reason_rft.data.prompt_config import PromptSettings, rerender
+from verl_reason_rft.data.prompt_config import PromptSettings, rerender_columns
 
 
 class ReasonRFTRLDataset(RLHFDataset):
@@ -39,16 +39,8 @@ class ReasonRFTRLDataset(RLHFDataset):
         prompts = PromptSettings.from_config(self.config)
         if prompts is None:
             return dataframe
-        missing = {"data_source", "extra_info"} - set(dataframe.column_names)
-        if missing:
-            raise ValueError(f"{source}: data.prompt_templates/data.prompt_style need the columns {sorted(missing)}")
-        new_prompts, new_extra = [], []
-        for i, (messages, data_source, extra_info) in enumerate(
-            zip(dataframe[self.prompt_key], dataframe["data_source"], dataframe["extra_info"])
-        ):
-            n = n_images[i] if n_images is not None else 0
-            msgs, info = rerender(prompts, messages, data_source, extra_info, n, f"{source}: {describe(i)}")
-            new_prompts.append(msgs)
-            new_extra.append(info)
+        new_prompts, new_extra = rerender_columns(
+            prompts, dataframe.column_names, dataframe.__getitem__, self.prompt_key, n_images, source, describe
+        )
         dataframe = dataframe.remove_columns([self.prompt_key, "extra_info"])
         return dataframe.add_column(self.prompt_key, new_prompts).add_column("extra_info", new_extra)

@@ -7,17 +7,20 @@ Use it through verl's own hook::
 Same config keys as :mod:`verl_reason_rft.data.rl_dataset`. Image entries become
 ``{"image": "/abs/path", "max_pixels": ..., "min_pixels": ...}`` (a plain path string crashes
 ``MultiTurnSFTDataset``); the user turn is re-rendered when prompts are overridden (the assistant
-target is left as written: use ``ans_sft.parquet`` for ANS targets). Done once, at load time.
+target is left as written: use ``ans_sft.parquet`` for ANS targets). Done once, at load time;
+per item, only the image entries are copied (see ``_build_messages``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 from verl.utils.py_functional import convert_nested_value_to_list_recursive
 
 from verl_reason_rft.data.images import ImageSettings, describe_row, resolve_rows
-from verl_reason_rft.data.prompt_config import PromptSettings, rerender
+from verl_reason_rft.data.prompt_config import PromptSettings, rerender_columns
 
 
 def _objects(values: list) -> np.ndarray:
@@ -49,16 +52,20 @@ class ReasonRFTSFTDataset(MultiTurnSFTDataset):
 
         prompts = PromptSettings.from_config(self.config)
         if prompts is not None:
-            missing = {"data_source", "extra_info"} - set(frame.columns)
-            if missing:
-                raise ValueError(f"{source}: data.prompt_templates/data.prompt_style need the columns {sorted(missing)}")
-            rendered = [
-                rerender(prompts, messages, data_source, extra_info, n_images[i] if n_images else 0, f"{source}: {describe(i)}")
-                for i, (messages, data_source, extra_info) in enumerate(
-                    zip(column(self.messages_key), frame["data_source"].tolist(), column("extra_info"))
-                )
-            ]
-            frame[self.messages_key] = _objects([messages for messages, _ in rendered])
-            frame["extra_info"] = _objects([info for _, info in rendered])
-            self.messages = [messages for messages, _ in rendered]
+            messages, infos = rerender_columns(
+                prompts, frame.columns, column, self.messages_key, n_images, source, describe
+            )
+            frame[self.messages_key] = _objects(messages)
+            frame["extra_info"] = _objects(infos)
+            self.messages = messages
         self.dataframe = frame
+
+    def _build_messages(self, example: dict):
+        # verl's image loader stores the decoded image into a ``{"bytes": ...}`` entry it is given.
+        # Our entries are Python objects held by the dataframe (verl's are rebuilt from Arrow on every
+        # read), so hand it copies: otherwise every read image stays decoded in memory and the next
+        # read of the row fails ("Cannot have both `bytes` and `image`").
+        if self.image_key in example:
+            entries = example[self.image_key]
+            example = {**example, self.image_key: [dict(e) if isinstance(e, Mapping) else e for e in entries]}
+        return super()._build_messages(example)
