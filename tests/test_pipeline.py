@@ -49,7 +49,9 @@ def test_training_commands_compose_with_the_recipes(tmp_path: Path) -> None:
         overrides = [a for a in _overrides(stage) if not a.startswith("actor_rollout_ref.model.path=")]
         cfg = compose_recipe(name, overrides)
         assert cfg.trainer.default_local_dir == str(tmp_path / "O" / "checkpoints" / stage.name)
-        assert cfg.trainer.resume_mode == "auto" and cfg.trainer.n_gpus_per_node == 8
+        assert cfg.trainer.resume_mode == "auto"
+    assert compose_recipe("reason_rft", _overrides(grpo)[:-1]).trainer.n_gpus_per_node == 8
+    assert not any(a.startswith("trainer.n_gpus_per_node=") for a in _overrides(sft))  # torchrun decides for SFT
     assert compose_recipe("reason_rft", _overrides(grpo)[:-1]).actor_rollout_ref.rollout.tensor_model_parallel_size == 2
 
 

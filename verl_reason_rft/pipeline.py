@@ -131,7 +131,7 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
         sft_variant = "sft" if options.variant == "reason_rft" else options.variant
         sft_dir = root / "checkpoints" / "sft"
         overrides = [*common, f"variant={sft_variant}", f"trainer.default_local_dir={sft_dir}", f"trainer.experiment_name={name}-sft",
-                     f"trainer.n_gpus_per_node={gpus}", "trainer.resume_mode=auto"]
+                     "trainer.resume_mode=auto"]  # GPUs per node: torchrun's --nproc-per-node (sft_trainer reads no trainer key)
         torchrun = ["torchrun", "--standalone", "--nnodes=1", f"--nproc-per-node={gpus}"]
         plan.stages.append(Stage("sft", torchrun + trainer_argv(SFT, overrides), trains=True))
         plan.checks.append(StageCheck("sft", SFT, tuple(overrides)))
