@@ -28,6 +28,7 @@ from PIL import Image
 
 from verl_reason_rft.data_prep.prepare import prepare
 from verl_reason_rft.data_prep.samples import generate_samples
+from verl_reason_rft.text_table import format_table
 
 
 def timed(fn):
@@ -37,13 +38,7 @@ def timed(fn):
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
-    cells = [header, *[[str(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    print(f"\n{title}")
-    for k, r in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
+    print(f"\n{title}\n{format_table(header, rows)}")
 
 
 def _dir_size(path: Path, pattern: str) -> int:

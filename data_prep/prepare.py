@@ -30,6 +30,7 @@ from verl_reason_rft.data_prep.records import BadRecordError, MetaFile, Problem,
 from verl_reason_rft.data_prep.rows import RowBuilder, rl_schema, sft_schema
 from verl_reason_rft.task_spec import TaskSpec
 from verl_reason_rft.tasks import get_registry
+from verl_reason_rft.text_table import format_table
 
 REPORT_FILE = "prepare_report.json"
 EXAMPLES_PER_REASON = 3
@@ -75,10 +76,10 @@ class PrepareReport:
         return picked
 
     def summary(self) -> str:
-        lines = [_table(["output file", "rows"], [[name, str(n) + ("  (empty)" if n == 0 else "")] for name, n in self.outputs.items()])]
+        lines = [format_table(["output file", "rows"], [[name, str(n) + ("  (empty)" if n == 0 else "")] for name, n in self.outputs.items()])]
         if self.dropped:
             lines.append("\ndropped records:")
-            lines.append(_table(["file", "reason", "count"], [[f, r, str(n)] for (f, r), n in sorted(self.dropped.items())]))
+            lines.append(format_table(["file", "reason", "count"], [[f, r, str(n)] for (f, r), n in sorted(self.dropped.items())]))
             lines.append(f"\nfirst examples (up to {EXAMPLES_PER_REASON} per reason):")
             lines.extend(f"  {p}" for p in self.examples())
         else:
@@ -86,12 +87,6 @@ class PrepareReport:
         for problem in self.file_errors:
             lines.append(f"\nFILE NOT CONVERTED: {problem}")
         return "\n".join(lines)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in rows)])
 
 
 def _select_tasks(names: Iterable[str] | None) -> list[TaskSpec]:

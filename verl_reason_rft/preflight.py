@@ -82,7 +82,7 @@ class PreflightReport:
         return not any(p.severity == ERROR for p in self.problems)
 
     def render(self) -> str:
-        from verl_reason_rft.data_prep.prepare import _table
+        from verl_reason_rft.text_table import format_table
 
         out = []
         if self.rl:
@@ -92,14 +92,14 @@ class PreflightReport:
                  f"{s.max_images}/{s.image_limit if s.image_limit is not None else 'none'}", s.reward_ok]
                 for s in self.rl
             ]
-            out += ["GRPO data (rows as verl's RLHFDataset sees them)", _table(header, rows), ""]
+            out += ["GRPO data (rows as verl's RLHFDataset sees them)", format_table(header, rows), ""]
         if self.sft:
             header = ["stage", "split", "rows", "checked", "tokens min/med/max", "max_length", "too long", "assistant tokens min/med/max"]
             rows = [
                 [s.stage, s.split, s.rows, s.checked, _spread(s.tokens, s.exact), s.limit, s.over_limit, _spread(s.assistant_tokens, s.exact)]
                 for s in self.sft
             ]
-            out += ["SFT data (rows as verl's MultiTurnSFTDataset sees them)", _table(header, rows), ""]
+            out += ["SFT data (rows as verl's MultiTurnSFTDataset sees them)", format_table(header, rows), ""]
         out += [f"note: {n}" for n in self.notes]
         out += [str(p) for p in self.problems]
         errors = sum(p.severity == ERROR for p in self.problems)

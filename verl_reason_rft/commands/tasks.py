@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from verl_reason_rft.text_table import format_table
+
 COLUMNS = ("task", "data sources", "accuracy modes", "images", "plugin")
 
 
@@ -30,14 +32,6 @@ def rows() -> list[dict[str, str]]:
     ]
 
 
-def format_table(table: list[dict[str, str]]) -> str:
-    widths = {col: max([len(col)] + [len(row[col]) for row in table]) for col in COLUMNS}
-    lines = ["  ".join(col.ljust(widths[col]) for col in COLUMNS).rstrip(),
-             "  ".join("-" * widths[col] for col in COLUMNS)]
-    lines += ["  ".join(row[col].ljust(widths[col]) for col in COLUMNS).rstrip() for row in table]
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
     from verl_reason_rft.tasks import TaskRegistryError
 
@@ -46,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
     except TaskRegistryError as exc:
         print(f"reason-rft tasks: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(table, indent=2) if args.json else format_table(table))
+    print(json.dumps(table, indent=2) if args.json else format_table(COLUMNS, ([row[col] for col in COLUMNS] for row in table)))
     return 0
