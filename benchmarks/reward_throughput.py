@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from verl_reason_rft.completion import CALL_PATTERN, FORMAT_PATTERN  # the original code's regexes
+
 SOURCES = ("clevr_math", "super_clevr", "geomath", "geometry3k", "trance", "trance_left", "trance_right")
 FUNCS = {
     "change_size": ("small", "medium", "large"),
@@ -108,9 +110,7 @@ def realistic_batch(n: int, seed: int = 0) -> list[Sample]:
 
 # ----------------------------------------------------------------------------- (a) the baseline
 
-_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_CALL = re.compile(r"(\w+)\((\w+),\s*'?(\w+)'?\)")
 
 
 def baseline_score(sample: Sample) -> dict[str, float]:
@@ -118,13 +118,13 @@ def baseline_score(sample: Sample) -> dict[str, float]:
     from math_verify import parse, verify
 
     content, sol = sample.completion, sample.ground_truth
-    fmt = 1.0 if _FORMAT.fullmatch(content) else 0.0
+    fmt = 1.0 if FORMAT_PATTERN.fullmatch(content) else 0.0
     match = _ANSWER.search(content)
     answer = match.group(1).strip() if match else content.strip()
     acc = 0.0
     if sample.data_source.startswith("trance"):
-        pred_all = _CALL.findall(answer)
-        pred, truth = set(pred_all), set(_CALL.findall(sol))
+        pred_all = CALL_PATTERN.findall(answer)
+        pred, truth = set(pred_all), set(CALL_PATTERN.findall(sol))
         if pred and truth:
             acc = len(pred & truth) * (len(pred) / len(pred_all)) / max(len(pred), len(truth))
     else:
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from verl_reason_rft import math_equiv
-    from verl_reason_rft.scoring import compute_score
+    from verl_reason_rft.scoring import compute_score, score_with_status
 
     def ours(sample: Sample) -> dict[str, float]:
         return compute_score(data_source=sample.data_source, solution_str=sample.completion,
@@ -338,8 +338,6 @@ def main(argv: list[str] | None = None) -> int:
         header += " (a) all 3 on a 20 kB cut, s |" if args.baseline_adversarial else ""
         print(header)
         print("|" + "---|" * (header.count("|") - 1))
-        from verl_reason_rft.scoring import score_with_status
-
         worst = 0.0
         for kind, text in tqdm(kinds.items(), desc="adversarial", leave=False):
             samples = [Sample(source, text, "3") for source in ADVERSARIAL_SOURCES]

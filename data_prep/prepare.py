@@ -28,7 +28,7 @@ from verl_reason_rft.data_prep.parquet_io import write_rows
 from verl_reason_rft.data_prep.prompt_overrides import load_overrides
 from verl_reason_rft.data_prep.records import BadRecordError, MetaFile, Problem, read_meta_json
 from verl_reason_rft.data_prep.rows import RowBuilder, rl_schema, sft_schema
-from verl_reason_rft.task_spec import TaskSpec
+from verl_reason_rft.task_spec import DEFAULT_SFT_SIZE, TaskSpec
 from verl_reason_rft.tasks import get_registry
 from verl_reason_rft.text_table import format_table
 
@@ -127,7 +127,7 @@ def prepare(
     output_dir: str | os.PathLike,
     tasks: Iterable[str] | None = None,
     image_root: str | os.PathLike | None = None,
-    sft_size: int = 1600,
+    sft_size: int = DEFAULT_SFT_SIZE,
     strict: bool = False,
     prompts: str | os.PathLike | Mapping[str, Any] | None = None,
     *,

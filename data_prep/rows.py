@@ -65,6 +65,18 @@ def user_content(n_images: int, text: str) -> str:
     return IMAGE_PLACEHOLDER * n_images + text
 
 
+def content_items(text: str) -> list[dict[str, str]]:
+    """A user turn as chat-template items: ``{"type": "image"}`` per ``<image>``, text items between."""
+    items: list[dict[str, str]] = []
+    parts = text.split(IMAGE_PLACEHOLDER)
+    for k, part in enumerate(parts):
+        if k:
+            items.append({"type": "image"})
+        if part:
+            items.append({"type": "text", "text": part})
+    return items
+
+
 def cot_body(cot: str) -> str:
     """The reasoning without tags: drops a trailing ``<answer>`` block (the record's answer is used
     instead) and unwraps a ``<think>...</think>`` around all the rest; tags anywhere else stay as text."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -374,8 +375,6 @@ def fetch_image(ele, image_patch_size=14):
 @pytest.fixture()
 def stand_ins(tmp_path, monkeypatch):
     """Import ``vllm`` and ``qwen_vl_utils`` from the stand-ins above for one test, then forget them."""
-    import sys
-
     site = tmp_path / "site"
     for name, source in (("vllm", FAKE_VLLM), ("qwen_vl_utils", FAKE_QWEN_VL_UTILS)):
         (site / name).mkdir(parents=True)
@@ -392,8 +391,6 @@ def stand_ins(tmp_path, monkeypatch):
 
 def test_eval_wires_requests_through_vllm(prepared_dir, tiny_model_dir, tmp_path, stand_ins, capsys):
     """The full command with stand-ins for vLLM and qwen-vl-utils; verl's own ``process_image`` runs."""
-    import sys
-
     out = tmp_path / "eval"
     args = ["eval", "--model", str(tiny_model_dir), "--benchmarks", "clevr_math", "trance",
             "--output-dir", str(out), "--data-dir", str(prepared_dir), "--batch-size", "4"]  # fmt: skip

@@ -45,14 +45,15 @@ def test_training_commands_compose_with_the_recipes(tmp_path: Path) -> None:
     start = next(a for a in _overrides(grpo) if a.startswith("actor_rollout_ref.model.path="))
     assert f"O/checkpoints/sft/global_step_$(cat {tmp_path}/O/checkpoints/sft/{TRACKER})/huggingface" in start
     # every override is a valid Hydra override of the recipe it is given to
+    composed = {}
     for stage, name in ((sft, "reason_rft_sft"), (grpo, "reason_rft")):
         overrides = [a for a in _overrides(stage) if not a.startswith("actor_rollout_ref.model.path=")]
-        cfg = compose_recipe(name, overrides)
+        composed[stage.name] = cfg = compose_recipe(name, overrides)
         assert cfg.trainer.default_local_dir == str(tmp_path / "O" / "checkpoints" / stage.name)
         assert cfg.trainer.resume_mode == "auto"
-    assert compose_recipe("reason_rft", _overrides(grpo)[:-1]).trainer.n_gpus_per_node == 8
+    assert composed["grpo"].trainer.n_gpus_per_node == 8
     assert not any(a.startswith("trainer.n_gpus_per_node=") for a in _overrides(sft))  # torchrun decides for SFT
-    assert compose_recipe("reason_rft", _overrides(grpo)[:-1]).actor_rollout_ref.rollout.tensor_model_parallel_size == 2
+    assert composed["grpo"].actor_rollout_ref.rollout.tensor_model_parallel_size == 2
 
 
 def test_plan_script_lists_every_command(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from verl_reason_rft.cli import main
+from verl_reason_rft.pipeline import TINY_GRPO_OVERRIDES
 from verl_reason_rft.preflight import ERROR, StageCheck, run_preflight
 from verl_reason_rft.recipe_config import GRPO, SFT
 
@@ -16,12 +16,12 @@ TASK = "spatial_transformation"
 
 
 def _overrides(model: Path, data: Path, *extra: str) -> tuple[str, ...]:
-    # the tiny model has 4096 positions: the GRPO prompt limit leaves room for 512 response tokens
     return (f"task={TASK}", "model=tiny", f"model.path={model}", f"data_dir={data}", *extra)
 
 
 def _grpo(model: Path, data: Path, *extra: str) -> StageCheck:
-    return StageCheck("grpo", GRPO, _overrides(model, data, "data.max_prompt_length=3584", *extra))
+    # the tiny model has 4096 positions: the pipeline's GRPO prompt limit leaves room for 512 response tokens
+    return StageCheck("grpo", GRPO, _overrides(model, data, *TINY_GRPO_OVERRIDES, *extra))
 
 
 def _errors(report) -> str:
@@ -86,11 +86,10 @@ def test_missing_image_names_image_root(tiny_model_dir: Path, tmp_path: Path) ->
 
 
 def test_cli_exit_code_and_table(tiny_model_dir: Path, prepared_dir: Path, capsys) -> None:
-    args = [f"{o}" for o in _overrides(tiny_model_dir, prepared_dir, "data.max_prompt_length=64")]
-    assert main(["preflight", "--config-name", GRPO, *args]) == 1
+    assert main(["preflight", "--config-name", GRPO, *_overrides(tiny_model_dir, prepared_dir, "data.max_prompt_length=64")]) == 1
     out = capsys.readouterr().out
     assert "max_prompt_length" in out and "preflight: FAILED" in out
-    assert main(["preflight", "--config-name", GRPO, *_overrides(tiny_model_dir, prepared_dir, "data.max_prompt_length=3584")]) == 0
+    assert main(["preflight", "--config-name", GRPO, *_grpo(tiny_model_dir, prepared_dir).overrides]) == 0
     assert "preflight: OK" in capsys.readouterr().out
 
 

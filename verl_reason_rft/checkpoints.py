@@ -15,33 +15,20 @@ TRACKER = "latest_checkpointed_iteration.txt"
 _STEP = re.compile(r"global_step_(\d+)$")
 
 
-def _is_hf_dir(path: Path) -> bool:
-    return (path / "config.json").is_file()
-
-
-def latest_step(checkpoint_dir: str | os.PathLike) -> int | None:
-    """The step verl's tracker names, else the highest ``global_step_N`` folder, else None."""
-    root = Path(checkpoint_dir)
-    tracker = root / TRACKER
-    if tracker.is_file():
-        text = tracker.read_text().strip()
-        if text.isdigit() and (root / f"global_step_{text}").is_dir():
-            return int(text)
-    steps = [int(m.group(1)) for p in root.glob("global_step_*") if p.is_dir() and (m := _STEP.search(p.name))]
-    return max(steps) if steps else None
-
-
 def latest_hf_checkpoint(checkpoint_dir: str | os.PathLike, role: str = "") -> Path | None:
-    """``<dir>/global_step_N/[role/]huggingface`` of the latest step that has one (``role="actor"`` for GRPO)."""
+    """``<dir>/global_step_N/[role/]huggingface`` of the latest step that has one (``role="actor"`` for GRPO).
+
+    The latest step is the one verl's tracker names, else the highest ``global_step_N`` folder.
+    """
     root = Path(checkpoint_dir)
-    step = latest_step(root)
-    if step is None:
+    steps = {int(m.group(1)): p for p in root.glob("global_step_*") if p.is_dir() and (m := _STEP.search(p.name))}
+    tracker = root / TRACKER
+    text = tracker.read_text().strip() if tracker.is_file() else ""
+    last = int(text) if text.isdigit() and (root / f"global_step_{text}").is_dir() else max(steps, default=None)
+    if last is None:
         return None
-    candidates = sorted(
-        (int(m.group(1)), p) for p in root.glob("global_step_*") if (m := _STEP.search(p.name)) and int(m.group(1)) <= step
-    )
-    for _, folder in reversed(candidates):
-        hf = folder / role / "huggingface" if role else folder / "huggingface"
-        if _is_hf_dir(hf):
+    for step in sorted((s for s in steps if s <= last), reverse=True):
+        hf = steps[step] / role / "huggingface"  # Path / "" adds nothing: SFT's <step>/huggingface
+        if (hf / "config.json").is_file():
             return hf
     return None

@@ -1,8 +1,9 @@
 """``reason-rft`` (also ``python -m verl_reason_rft``).
 
 Each sub-command is a small module in ``verl_reason_rft.commands`` with
-``add_arguments(parser)`` and ``run(args) -> int``; it is imported only when used,
-so ``reason-rft tasks`` does not pay for torch or verl.
+``add_arguments(parser)`` and ``run(args) -> int``. Every module is imported to build the
+parser, so their module level stays light: heavy imports (torch, verl) live inside ``run``,
+and ``reason-rft tasks`` does not pay for them.
 """
 
 from __future__ import annotations

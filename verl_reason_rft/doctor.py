@@ -20,6 +20,12 @@ ENTRY_POINT_GROUP = "verl.plugins"
 ENTRY_POINT_NAME = "reason_rft"
 PLUGIN_MODULE = "verl_reason_rft.verl_plugin"
 REINSTALL = "pip install --force-reinstall --no-deps verl-reason-rft (or `pip install -e .` in a checkout)"
+INSTALL_VERL = f"pip install 'verl[verl-core]=={VERL_PIN}'"
+#: naming the reward manager by path works without the entry point
+BY_PATH = (
+    "reward.reward_manager.source=importlib reward.reward_manager.module.path=pkg://verl_reason_rft.reward_manager "
+    "reward.reward_manager.name=ReasonRFTRewardManager"
+)
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,10 @@ def check_verl_version() -> Check:
     try:
         version = metadata.version("verl")
     except metadata.PackageNotFoundError:
-        return Check(name, False, "verl is not installed", f"pip install 'verl[verl-core]=={VERL_PIN}'")
+        return Check(name, False, "verl is not installed", INSTALL_VERL)
     if version != VERL_PIN:
         return Check(name, False, f"verl {version} installed; this plugin uses verl {VERL_PIN}'s extension points",
-                     f"pip install 'verl[verl-core]=={VERL_PIN}'")
+                     INSTALL_VERL)
     return Check(name, True, f"verl {version}")
 
 
@@ -61,9 +67,8 @@ def check_plugin_policy() -> Check:
     allowed = policy == "auto" or ENTRY_POINT_NAME in {p.strip() for p in policy.split(",")}
     if not allowed:
         return Check(name, False, f"={policy!r} stops verl from loading the {ENTRY_POINT_NAME!r} plugin",
-                     f"unset VERL_USE_EXTERNAL_PLUGINS, or add {ENTRY_POINT_NAME} to its list; alternatively use "
-                     "reward.reward_manager.source=importlib reward.reward_manager.module.path="
-                     "pkg://verl_reason_rft.reward_manager reward.reward_manager.name=ReasonRFTRewardManager")
+                     f"unset VERL_USE_EXTERNAL_PLUGINS, or add {ENTRY_POINT_NAME} to its list; "
+                     f"alternatively use {BY_PATH}")
     return Check(name, True, f"{policy!r} lets verl load {ENTRY_POINT_NAME!r}")
 
 
@@ -89,11 +94,10 @@ def check_entry_point_declared() -> Check:
 def check_plugin_loaded_by_verl() -> Check:
     """``import verl`` must have imported our plugin; if it did not, import it here to show why."""
     name = "verl loaded the plugin"
-    already = PLUGIN_MODULE in sys.modules
     try:
         import verl  # noqa: F401  (runs verl's entry-point discovery, unless imported before)
     except Exception:
-        return _failure(name, f"import verl fails: fix verl's install (pip install 'verl[verl-core]=={VERL_PIN}')")
+        return _failure(name, f"import verl fails: fix verl's install ({INSTALL_VERL})")
     loaded = PLUGIN_MODULE in sys.modules
     ep = _our_entry_point()
     try:
@@ -103,7 +107,7 @@ def check_plugin_loaded_by_verl() -> Check:
     if module.LOAD_ERROR:
         return Check(name, False, f"the plugin imported but registration failed:\n{module.LOAD_ERROR.strip()}",
                      "fix the error above (verl logs it only at DEBUG)")
-    if not loaded and not already:
+    if not loaded:
         return Check(name, False, "import verl did not import " + PLUGIN_MODULE,
                      "check VERL_USE_EXTERNAL_PLUGINS and that this environment's verl is 0.9.x")
     return Check(name, True, f"import verl imported {PLUGIN_MODULE}")
@@ -117,10 +121,8 @@ def check_reward_manager_registered() -> Check:
         cls = get_reward_manager_cls("reason_rft")
         from verl_reason_rft.reward_manager import ReasonRFTRewardManager
     except Exception as exc:
-        return Check(name, False, f"{type(exc).__name__}: {exc}", "see the next check; or name the class by path: "
-                              "reward.reward_manager.source=importlib "
-                              "reward.reward_manager.module.path=pkg://verl_reason_rft.reward_manager "
-                              "reward.reward_manager.name=ReasonRFTRewardManager")
+        return Check(name, False, f"{type(exc).__name__}: {exc}",
+                     f"see the next check; or name the class by path: {BY_PATH}")
     if cls is not ReasonRFTRewardManager:
         return Check(name, False, f"'reason_rft' resolves to {cls.__module__}.{cls.__qualname__}",
                      "another package registers the name 'reason_rft'; uninstall it")

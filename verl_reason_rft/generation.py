@@ -9,17 +9,16 @@ chat-template prompt, SPEC §7 sampling parameters and the predictions JSONL.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from verl_reason_rft.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ImageSettings, resolve_rows
 from verl_reason_rft.data.prompt_config import STYLES as PROMPT_STYLES
 from verl_reason_rft.data.prompt_config import PromptSettings
 from verl_reason_rft.data_prep.atomic import atomic_path
 from verl_reason_rft.data_prep.prompt_overrides import load_overrides
-from verl_reason_rft.data_prep.rows import IMAGE_PLACEHOLDER
+from verl_reason_rft.data_prep.rows import IMAGE_PLACEHOLDER, content_items
 from verl_reason_rft.tasks import get_registry, get_task
 
 #: SPEC §7: one sample per question.
@@ -168,13 +167,7 @@ def read_requests(
 
 def chat_messages(request: EvalRequest) -> list[dict[str, Any]]:
     """The user turn in the structure verl's RL dataset builds: an item per ``<image>``, text between."""
-    content: list[dict[str, Any]] = []
-    for segment in re.split(f"({re.escape(IMAGE_PLACEHOLDER)})", request.content):
-        if segment == IMAGE_PLACEHOLDER:
-            content.append({"type": "image"})
-        elif segment:
-            content.append({"type": "text", "text": segment})
-    return [{"role": "user", "content": content}]
+    return [{"role": "user", "content": content_items(request.content)}]
 
 
 def chat_renderer(model: str) -> Any:
@@ -221,11 +214,6 @@ def write_predictions(records: Iterable[Mapping[str, Any]], path: str | Path) ->
     return Path(path)
 
 
-def _chunks(items: Sequence[EvalRequest], size: int) -> Iterator[Sequence[EvalRequest]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def require_vllm() -> None:
     """Raise :class:`VLLMUnavailable` with the install hint when vLLM cannot be imported."""
     import importlib.util
@@ -252,11 +240,10 @@ def generate(
 
     renderer = chat_renderer(model)
     patch_size = getattr(getattr(renderer, "image_processor", None), "patch_size", None) or 14
-    max_images = max((len(r.images) for r in requests), default=1)
     llm = LLM(
         model=model,
         tensor_parallel_size=tensor_parallel_size,
-        limit_mm_per_prompt={"image": max(1, max_images)},
+        limit_mm_per_prompt={"image": max([1, *(len(r.images) for r in requests)])},
         gpu_memory_utilization=gpu_memory_utilization,
         max_model_len=max_model_len,
         seed=seed,
@@ -264,7 +251,8 @@ def generate(
     params = SamplingParams(**sampling_params(max_new_tokens, seed))
     records: list[dict[str, Any]] = []
     with tqdm(total=len(requests), desc="generating", unit="question") as progress:
-        for chunk in _chunks(requests, batch_size):
+        for start in range(0, len(requests), batch_size):
+            chunk = requests[start : start + batch_size]
             inputs = [vllm_input(render_prompt(renderer, r), load_images(r, patch_size)) for r in chunk]
             outputs = llm.generate(inputs, params, use_tqdm=False)
             records += [prediction_record(r, out.outputs[0].text) for r, out in zip(chunk, outputs, strict=True)]

@@ -388,15 +388,16 @@ def serve(fd: int, memory_mb: int = DEFAULT_MEMORY_MB) -> None:
             worker.kill()
             return
         deadline = time.monotonic() + budget
+        answered = False
         try:
             worker.conn.send((prediction, gold))
             if worker.conn.poll(max(0.0, deadline - time.monotonic())):
-                reply = worker.conn.recv()
+                reply, answered = worker.conn.recv(), True
             else:
                 reply = (None, "timeout")
         except (EOFError, OSError) as exc:  # the worker died (a signal, the memory limit)
             reply = (False, f"math-verify worker died: {exc!r}")
-        if reply[0] is None or reply[1].startswith("math-verify worker died"):
+        if not answered:  # overran or died: a fresh, warm fork takes its place
             worker.kill()
             worker = _Worker(conn, memory_mb)
         try:

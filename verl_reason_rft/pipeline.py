@@ -19,14 +19,15 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 from verl_reason_rft.checkpoints import TRACKER, latest_hf_checkpoint
 from verl_reason_rft.data_prep.atomic import write_bytes_atomic
-from verl_reason_rft.preflight import StageCheck
+from verl_reason_rft.preflight import DEFAULT_MAX_ROWS, StageCheck
 from verl_reason_rft.recipe_config import GRPO, SFT, ZERO, trainer_argv
+from verl_reason_rft.task_spec import DEFAULT_SFT_SIZE
 
 VARIANTS = ("reason_rft", "zero", "ans_sft", "cot_sft")
 #: samples generated per task when no --dataset-dir is given, and the SFT slice taken from them
@@ -54,7 +55,7 @@ class RunOptions:
     #: local folder of the model (default: the HF id of the model option; built for tiny)
     model_path: str | None = None
     sft_size: int | None = None
-    max_rows: int = 64
+    max_rows: int = DEFAULT_MAX_ROWS
 
 
 @dataclass
@@ -71,8 +72,6 @@ class Stage:
 @dataclass
 class Plan:
     options: RunOptions
-    data_dir: Path
-    model_path: str
     gpus: int
     stages: list[Stage] = field(default_factory=list)
     checks: list[StageCheck] = field(default_factory=list)
@@ -114,7 +113,8 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
         raise ValueError(f"--variant must be one of {VARIANTS}, got {options.variant!r}")
     root = options.output_dir
     data_dir = root / "data"
-    plan = Plan(options, data_dir, model_path, gpus)
+    sft_dir, grpo_dir = root / "checkpoints" / "sft", root / "checkpoints" / "grpo"
+    plan = Plan(options, gpus)
     python = [sys.executable]
     common = [f"task={options.task}", f"model={options.model}", f"data_dir={data_dir}"]
     if model_path:
@@ -122,14 +122,14 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
     tp = 2 if gpus % 2 == 0 and options.model.endswith("7b") else 1
     name = f"{options.task}-{options.model}-{options.variant}"
 
-    sft_size = options.sft_size if options.sft_size is not None else 1600
+    sft_size = options.sft_size if options.sft_size is not None else DEFAULT_SFT_SIZE
     plan.stages.append(Stage("prepare", ["reason-rft", "prepare", "--dataset-dir", str(dataset_dir), "--output-dir", str(data_dir),
-                                         "--tasks", options.task, "--sft-size", str(sft_size)]))
+                                         "--tasks", options.task, "--sft-size", str(sft_size)],
+                             action=lambda: _prepare(dataset_dir, data_dir, options.task, sft_size)))
 
     final_model = None
     if options.variant != "zero":
         sft_variant = "sft" if options.variant == "reason_rft" else options.variant
-        sft_dir = root / "checkpoints" / "sft"
         overrides = [*common, f"variant={sft_variant}", f"trainer.default_local_dir={sft_dir}", f"trainer.experiment_name={name}-sft",
                      "trainer.resume_mode=auto"]  # GPUs per node: torchrun's --nproc-per-node (sft_trainer reads no trainer key)
         torchrun = ["torchrun", "--standalone", "--nnodes=1", f"--nproc-per-node={gpus}"]
@@ -137,7 +137,6 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
         plan.checks.append(StageCheck("sft", SFT, tuple(overrides)))
         final_model = _tracker_path(sft_dir)
     if options.variant in ("reason_rft", "zero"):
-        grpo_dir = root / "checkpoints" / "grpo"
         recipe = GRPO if options.variant == "reason_rft" else ZERO
         overrides = [*common, f"trainer.default_local_dir={grpo_dir}", f"trainer.experiment_name={name}",
                      f"trainer.n_gpus_per_node={gpus}", f"actor_rollout_ref.rollout.tensor_model_parallel_size={tp}",
@@ -146,7 +145,7 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
             overrides += TINY_GRPO_OVERRIDES
         plan.checks.append(StageCheck("grpo", recipe, tuple(overrides)))  # checked on the base model's tokenizer
         if recipe == GRPO:
-            overrides.append(f"actor_rollout_ref.model.path={_tracker_path(root / 'checkpoints' / 'sft')}")
+            overrides.append(f"actor_rollout_ref.model.path={_tracker_path(sft_dir)}")
         plan.stages.append(Stage("grpo", python + trainer_argv(recipe, overrides), trains=True))
         final_model = _tracker_path(grpo_dir, "actor")
 
@@ -177,11 +176,11 @@ class RunLog:
         self.echo(message)
 
 
-def run_command(argv: Sequence[str], log_file: Path, env: dict[str, str] | None = None) -> int:
+def run_command(argv: Sequence[str], log_file: Path) -> int:
     """Run ``argv``, streaming its output to the console and to ``log_file``."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("a", encoding="utf-8") as log, subprocess.Popen(
-        list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
+        list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -192,19 +191,15 @@ def run_command(argv: Sequence[str], log_file: Path, env: dict[str, str] | None 
 
 def _resolved_argv(stage: Stage, plan: Plan) -> list[str]:
     """The argv to execute: shell lookups replaced by the checkpoint folders found now."""
-    root = plan.root
-    argv = list(stage.argv)
-    lookups = {
-        _tracker_path(root / "checkpoints" / "sft"): ("sft", ""),
-        _tracker_path(root / "checkpoints" / "grpo", "actor"): ("grpo", "actor"),
-    }
+    lookups = [(plan.root / "checkpoints" / "sft", ""), (plan.root / "checkpoints" / "grpo", "actor")]
     out = []
-    for arg in argv:
-        for text, (sub, role) in lookups.items():
+    for arg in stage.argv:
+        for checkpoint_dir, role in lookups:
+            text = _tracker_path(checkpoint_dir, role)
             if text in arg:
-                found = latest_hf_checkpoint(root / "checkpoints" / sub, role)
+                found = latest_hf_checkpoint(checkpoint_dir, role)
                 if found is None:
-                    raise FileNotFoundError(f"stage {stage.name}: no Hugging Face checkpoint under {root / 'checkpoints' / sub} "
+                    raise FileNotFoundError(f"stage {stage.name}: no Hugging Face checkpoint under {checkpoint_dir} "
                                             f"(global_step_N/{role + '/' if role else ''}huggingface); re-run the training stage")
                 arg = arg.replace(text, str(found))
         out.append(arg)
@@ -225,6 +220,7 @@ def execute(plan: Plan, stages: Sequence[Stage], log: RunLog) -> int:
             log(f"[{stage.name}] cannot start: {exc}")
             return 1
         if stage.action is not None:
+            log_file = log.path  # where its exception goes
             log(f"[{stage.name}] {shell_join(argv)}  (run in this process)")
             try:
                 stage.action()
@@ -233,10 +229,11 @@ def execute(plan: Plan, stages: Sequence[Stage], log: RunLog) -> int:
                 log(f"[{stage.name}] {type(exc).__name__}: {exc}")
                 rc = 1
         else:
+            log_file = plan.root / "logs" / f"{stage.name}.log"
             log(f"[{stage.name}] {shell_join(argv)}")
-            rc = run_command(argv, plan.root / "logs" / f"{stage.name}.log")
+            rc = run_command(argv, log_file)
         if rc != 0:
-            log(f"[{stage.name}] failed (exit {rc}); log: {plan.root / 'logs' / (stage.name + '.log')}. "
+            log(f"[{stage.name}] failed (exit {rc}); log: {log_file}. "
                 "Re-run the same `reason-rft run` command to resume (finished stages are skipped, training resumes from its last checkpoint)")
             return rc
         record = {"stage": stage.name, "command": argv, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -256,34 +253,32 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
     from verl_reason_rft.preflight import run_preflight
 
     root = options.output_dir.expanduser().resolve()
-    options = RunOptions(**{**options.__dict__, "output_dir": root})
+    options = replace(options, output_dir=root)
     log = RunLog(root / "run.log", echo)
     available = detected_gpus()
     gpus = options.gpus or available or 8
     plan_only = options.dry_run or available == 0
 
-    dataset_dir = options.dataset_dir
-    sample = dataset_dir is None
+    sample = options.dataset_dir is None
     if sample:
         dataset_dir = root / "sample_data" / "Reason-RFT-CoT-Dataset"
-        options = RunOptions(**{**options.__dict__, "sft_size": options.sft_size if options.sft_size is not None else SAMPLE_SFT_SIZE})
+        options = replace(options, sft_size=options.sft_size if options.sft_size is not None else SAMPLE_SFT_SIZE)
+    else:
+        dataset_dir = options.dataset_dir.expanduser().resolve()
     model_path = options.model_path
     if options.model == "tiny" and model_path is None:
         from verl_reason_rft.tiny_model import build_tiny_qwen2_vl
 
         model_path = str(build_tiny_qwen2_vl(root / "models" / "tiny"))
-    plan = build_plan(options, model_path, Path(dataset_dir).expanduser().resolve(), gpus)
+    plan = build_plan(options, model_path, dataset_dir, gpus)
     write_bytes_atomic(root / "plan.sh", plan.script().encode())
     log(f"plan: {len(plan.stages)} stages, written to {root / 'plan.sh'}")
 
-    prepare_stage = plan.stages[0]
-    if sample and not (Path(dataset_dir) / "train_jsons").is_dir():
+    if sample and not (dataset_dir / "train_jsons").is_dir():
         from verl_reason_rft.data_prep.samples import generate_samples
 
         log(f"[samples] no --dataset-dir: generating the embedded sample dataset in {dataset_dir}")
         generate_samples(dataset_dir, per_task=SAMPLE_PER_TASK, seed=0, tasks=[options.task])
-    sft_size = options.sft_size if options.sft_size is not None else 1600
-    prepare_stage.action = lambda: _prepare(plan, Path(dataset_dir), sft_size)
     rc = execute(plan, plan.stages[:1], log)
     if rc:
         return rc
@@ -308,10 +303,11 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
     return execute(plan, plan.stages[1:], log)
 
 
-def _prepare(plan: Plan, dataset_dir: Path, sft_size: int) -> None:
+def _prepare(dataset_dir: Path, data_dir: Path, task: str, sft_size: int) -> None:
+    """The prepare stage, run in this process."""
     from verl_reason_rft.data_prep.prepare import prepare
 
-    report = prepare(dataset_dir, plan.data_dir, tasks=[plan.options.task], sft_size=sft_size)
+    report = prepare(dataset_dir, data_dir, tasks=[task], sft_size=sft_size)
     if not report.ok:
-        raise RuntimeError(f"prepare could not read every input file; see {plan.data_dir / 'prepare_report.json'}")
+        raise RuntimeError(f"prepare could not read every input file; see {data_dir / 'prepare_report.json'}")
 

@@ -11,13 +11,10 @@ to change; ``error`` problems mean training would fail.
 from __future__ import annotations
 
 import copy
-import importlib
 import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Sequence
-
-from tqdm import tqdm
 
 from verl_reason_rft.prompt_tokens import (
     VisionRule,
@@ -172,12 +169,13 @@ def _config_error(stage: str, exc: Exception) -> Problem:
 def _check_trainer_mode(cfg, stage: str) -> list[Problem]:
     """trainer.v1.trainer_mode resolves once the modules the recipe imports in Ray processes are imported."""
     from verl.trainer.ppo.v1 import get_trainer_cls
+    from verl.utils.import_utils import import_external_libs
 
     env = cfg.ray_kwargs.ray_init.get("runtime_env", {}).get("env_vars", {}) or {}
-    modules = [m for m in str(env.get("VERL_USE_EXTERNAL_MODULES", "") or "").split(",") if m.strip()]
+    value = str(env.get("VERL_USE_EXTERNAL_MODULES") or "")
+    modules = value.split(",") if value else []  # split as verl/__init__.py splits it in every Ray process
     try:
-        for module in modules:
-            importlib.import_module(module.strip())
+        import_external_libs(modules)
         get_trainer_cls(cfg.trainer.v1.trainer_mode)
     except Exception as exc:  # noqa: BLE001 - reported, with the setting to change
         return [Problem(ERROR, stage, f"trainer.v1.trainer_mode={cfg.trainer.v1.trainer_mode!r} does not resolve "
@@ -225,6 +223,8 @@ def _reward_self_test(rows: Sequence[dict], reward_kwargs: dict, stage: str, spl
 
 def _rl_split(ds, stats: SplitStats, tokenizer, processor, rule: VisionRule, max_rows: int) -> list[tuple[int, str]]:
     """Fill token/image stats for the first ``max_rows`` rows; returns (row, error) for rows that fail."""
+    from tqdm import tqdm
+
     errors = []
     n = len(ds) if max_rows <= 0 else min(len(ds), max_rows)
     for i in tqdm(range(n), desc=f"{stats.stage} {stats.split}", unit="row", leave=False):
@@ -243,7 +243,7 @@ def _rl_split(ds, stats: SplitStats, tokenizer, processor, rule: VisionRule, max
 
 
 def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightReport, max_rows: int, reward_rows: int) -> None:
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import open_dict
     from verl.trainer.ppo.utils import create_rl_dataset, need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
@@ -263,8 +263,9 @@ def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightRe
         report.problems.append(Problem(ERROR, stage, f"data.max_prompt_length + data.max_response_length = {total} exceeds the model's "
                                        f"max_position_embeddings ({positions}); lower them"))
     image_limit = cfg.actor_rollout_ref.rollout.get("limit_images", None)
-    reward_kwargs = cfg.reward.get("reward_kwargs", None)
-    reward_kwargs = OmegaConf.to_container(reward_kwargs, resolve=True) if reward_kwargs is not None else {}
+    from verl_reason_rft.reward_manager import Settings
+
+    reward_kwargs = Settings.from_config(cfg).reward_kwargs  # the keyword arguments the manager passes on
 
     measure = copy.deepcopy(cfg)
     with open_dict(measure):
@@ -272,8 +273,9 @@ def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightRe
     splits = [(f, True) for f in _files(cfg.data.train_files)] + [(f, False) for f in _files(cfg.data.val_files)]
     for path, is_train in splits:
         split = os.path.basename(path)
+        no_rows = Problem(ERROR if is_train else WARNING, stage, f"{split} has no rows (check data_dir and `reason-rft prepare`'s report)")
         if _empty(path):
-            report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} has no rows (check data_dir and `reason-rft prepare`'s report)"))
+            report.problems.append(no_rows)
             continue
         try:
             ds = create_rl_dataset([path], measure.data, tokenizer, processor, is_train=is_train)
@@ -286,7 +288,7 @@ def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightRe
         for i, error in errors[:3]:
             report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} row {i}: verl cannot build this prompt ({error}); verl drops such rows"))
         if stats.rows == 0:
-            report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} has no rows (check data_dir and `reason-rft prepare`'s report)"))
+            report.problems.append(no_rows)
         elif stats.checked and stats.over_limit == stats.checked:
             report.problems.append(Problem(ERROR, stage, f"{split}: all {stats.checked} checked prompts are longer than data.max_prompt_length={limit} "
                                            f"(longest {max(stats.tokens, default=0)} tokens) and would be filtered out; raise data.max_prompt_length or lower data.max_pixels"))
@@ -303,6 +305,7 @@ def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightRe
 
 def _check_sft_stage(check: StageCheck, cfg, models: _Models, report: PreflightReport, max_rows: int) -> None:
     from omegaconf import open_dict
+    from tqdm import tqdm
     from verl.trainer.sft_trainer import create_sft_dataset
 
     stage = check.name
@@ -318,8 +321,9 @@ def _check_sft_stage(check: StageCheck, cfg, models: _Models, report: PreflightR
         measure.data.pad_mode = "no_padding"
     for path in _files(cfg.data.train_files) + _files(cfg.data.val_files):
         split = os.path.basename(path)
+        no_rows = Problem(ERROR, stage, f"{split} has no rows (check data_dir, variant and `reason-rft prepare --sft-size`)")
         if _empty(path):
-            report.problems.append(Problem(ERROR, stage, f"{split} has no rows (check data_dir, variant and `reason-rft prepare --sft-size`)"))
+            report.problems.append(no_rows)
             continue
         try:
             ds = create_sft_dataset([path], measure.data, tokenizer, processor)
@@ -347,7 +351,7 @@ def _check_sft_stage(check: StageCheck, cfg, models: _Models, report: PreflightR
         for i, error in failures[:3]:
             report.problems.append(Problem(ERROR, stage, f"{split} row {i}: verl cannot build this sample ({error})"))
         if stats.rows == 0:
-            report.problems.append(Problem(ERROR, stage, f"{split} has no rows (check data_dir, variant and `reason-rft prepare --sft-size`)"))
+            report.problems.append(no_rows)
         if stats.over_limit:
             report.problems.append(Problem(ERROR, stage, f"{split}: {stats.over_limit} of {n} checked samples exceed data.max_length={limit} "
                                            f"(longest {max(stats.tokens)}); verl raises on them (data.truncation=error): raise data.max_length or lower data.max_pixels"))
@@ -361,13 +365,13 @@ def run_preflight(
     reward_rows: int = DEFAULT_REWARD_ROWS,
 ) -> PreflightReport:
     """Check every stage; ``max_rows`` rows per split are measured (0: all). Missing images are checked on all rows."""
+    from omegaconf import OmegaConf
+
     report = PreflightReport()
     models = _Models()
     for check in checks:
         try:
             cfg = compose_recipe(check.config_name, check.overrides)
-            from omegaconf import OmegaConf
-
             OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)  # surfaces missing data_dir / bad interpolations
             if check.config_name == SFT:
                 OmegaConf.to_container(cfg.model, resolve=True, throw_on_missing=True)
@@ -377,5 +381,5 @@ def run_preflight(
                 _check_rl_stage(check, cfg, models, report, max_rows, reward_rows)
         except Exception as exc:  # noqa: BLE001 - each stage reports on its own
             report.problems.append(_config_error(check.name, exc))
-    report.notes = list(dict.fromkeys(models.notes))
+    report.notes = models.notes  # no repeats: _Models loads (and notes) each model path once
     return report

@@ -154,7 +154,6 @@ class TimeoutProcessPool:
         self.preload = tuple(preload)
         self._ctx = multiprocessing.get_context("spawn")
         self._idle: list[_Worker] = []
-        self._started = 0
         self._lock = threading.Lock()
         self._free = threading.Semaphore(num_processes)
         self._closed = False
@@ -171,23 +170,25 @@ class TimeoutProcessPool:
                 raise RuntimeError("the process pool is closed")
             if self._idle:
                 return self._idle.pop()
-            self._started += 1
         try:
             return _Worker(self._ctx, self.preload)  # spawn outside the lock: it takes seconds
         except BaseException:
-            with self._lock:
-                self._started -= 1
             self._free.release()
             raise
 
-    def _release(self, worker: _Worker | None) -> None:
+    def _release(self, worker: _Worker) -> None:
         with self._lock:
-            if worker is None:
-                self._started -= 1
-            elif self._closed:
+            if self._closed:
                 worker.stop()
             else:
                 self._idle.append(worker)
+        self._free.release()
+
+    def _dead(self, worker: _Worker) -> None:
+        """Kill ``worker`` and free its slot: the next call spawns a fresh one."""
+        worker.kill()
+        with self._lock:
+            self.respawns += 1
         self._free.release()
 
     def call(self, ref: FunctionRef, kwargs: dict[str, Any], timeout_s: float) -> CallResult:
@@ -203,7 +204,6 @@ class TimeoutProcessPool:
                 if status == "ok":
                     return CallResult("ok", value=payload, elapsed_s=elapsed)
                 return CallResult("error", error=str(payload), elapsed_s=elapsed)
-            worker.kill()
             self._dead(worker)
             return CallResult(
                 "timeout",
@@ -212,12 +212,10 @@ class TimeoutProcessPool:
             )
         except (EOFError, OSError, ValueError) as exc:  # worker died mid-call (segfault, OOM kill)
             code = worker.process.exitcode
-            worker.kill()
             self._dead(worker)
             return CallResult("error", error=f"scoring worker died (exit code {code}): {exc!r}",
                               elapsed_s=time.perf_counter() - start)
         except BaseException:
-            worker.kill()
             self._dead(worker)
             raise
 
@@ -226,15 +224,11 @@ class TimeoutProcessPool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.call, ref, kwargs, timeout_s)
 
-    def _dead(self, worker: _Worker) -> None:
-        self.respawns += 1
-        self._release(None)
-
     @property
     def pids(self) -> list[int]:
         """Pids of the idle workers (for tests and diagnostics)."""
         with self._lock:
-            return [w.process.pid for w in self._idle if w.process.pid is not None]
+            return [w.process.pid for w in self._idle]
 
     def close(self) -> None:
         """Stop every idle worker; workers busy in a call stop when they are released."""

@@ -10,15 +10,11 @@ template for the text, plus Qwen2-VL's image-token rule (``smart_resize`` of eac
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from PIL import Image
-
-_PLACEHOLDER = re.compile("(<image>)")
 
 
 @dataclass(frozen=True)
@@ -64,6 +60,8 @@ class VisionRule:
 
 
 def _image_size(entry: Any) -> tuple[int, int]:
+    from PIL import Image  # here, not at module level: `reason-rft` start-up imports this module via the pipeline
+
     if isinstance(entry, Image.Image):
         return entry.size
     if isinstance(entry, Mapping):
@@ -78,12 +76,13 @@ def _image_size(entry: Any) -> tuple[int, int]:
 
 def _structured(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """``<image>`` placeholders as ``{"type": "image"}`` items, the form chat templates expand."""
+    from verl_reason_rft.data_prep.rows import content_items
+
     out = []
     for message in messages:
         content = message["content"]
         if isinstance(content, str) and "<image>" in content:
-            parts = [p for p in _PLACEHOLDER.split(content) if p]
-            content = [{"type": "image"} if p == "<image>" else {"type": "text", "text": p} for p in parts]
+            content = content_items(content)
         out.append({**message, "content": content})
     return out
 

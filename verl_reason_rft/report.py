@@ -12,14 +12,13 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from verl_reason_rft.data_prep.atomic import write_bytes_atomic
+from verl_reason_rft.evaluation import EVAL_MODES, score_prediction
 from verl_reason_rft.paper_results import BENCHMARKS, DEFAULT_PAPER_ROW, PAPER_ROWS, SUPER_CLEVR_NOTE, paper_row
 from verl_reason_rft.tasks import UnknownDataSource, get_task
 
-SCORE_MODES = ("paper", "strict")
-OUTPUT_NAMES = ("scores.json", "scores.md", "scores.png")
 _SHOWN_PROBLEMS = 20
 
 
@@ -164,12 +163,6 @@ def read_predictions(path: str | Path, skip_bad: bool = False) -> tuple[list[Pre
 # --------------------------------------------------------------------------- scoring
 
 
-def _default_scorer() -> Callable[..., float]:
-    from verl_reason_rft.evaluation import score_prediction
-
-    return score_prediction
-
-
 def _percent(values: Sequence[float]) -> float | None:
     return 100.0 * math.fsum(values) / len(values) if values else None
 
@@ -182,11 +175,11 @@ def score_predictions(
     predictions: Iterable[Prediction], mode: str = "paper", scorer: Callable[..., float] | None = None
 ) -> list[BenchmarkScore]:
     """Per-benchmark accuracy (100 × mean item score), with the choice split where a task has one."""
-    if mode not in SCORE_MODES:
-        raise ValueError(f"score mode must be one of {SCORE_MODES}, got {mode!r}")
+    if mode not in EVAL_MODES:
+        raise ValueError(f"score mode must be one of {EVAL_MODES}, got {mode!r}")
     from tqdm import tqdm
 
-    scorer = scorer or _default_scorer()
+    scorer = scorer or score_prediction
     predictions = list(predictions)
     items: dict[str, list[tuple[bool, float]]] = {}
     for pred in tqdm(predictions, desc="scoring", unit="item", disable=len(predictions) < 200):
@@ -216,9 +209,8 @@ def _cell(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def markdown_table(report: ScoreReport, paper_rows: Sequence[str] | None = None) -> str:
+def markdown_table(report: ScoreReport) -> str:
     """The report as markdown: our row above the paper's rows, the choice split, notes."""
-    paper_rows = list(PAPER_ROWS) if paper_rows is None else list(paper_rows)
     sources = [b.data_source for b in report.benchmarks]
     ours = {b.data_source: b for b in report.benchmarks}
     lines = [
@@ -232,8 +224,7 @@ def markdown_table(report: ScoreReport, paper_rows: Sequence[str] | None = None)
         "| **ours** | " + " | ".join(f"**{_cell(ours[s].score)}**" for s in sources) + " |",
         "| items | " + " | ".join(str(ours[s].n) for s in sources) + " |",
     ]
-    for row in paper_rows:
-        numbers = paper_row(row)
+    for row, numbers in PAPER_ROWS.items():
         marker = " ←" if row == report.paper_row else ""
         lines.append(f"| {row} (paper){marker} | " + " | ".join(_cell(numbers.get(s)) for s in sources) + " |")
     split = [b for b in report.benchmarks if b.choice is not None]
@@ -331,13 +322,10 @@ def score_file(
         benchmarks=score_predictions(records, mode=mode, scorer=scorer),
         skipped_lines=skipped,
     )
-    contents: Mapping[str, str | bytes] = {
-        "scores.json": json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n",
-        "scores.md": markdown_table(report),
+    contents = {
+        "scores.json": (json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+        "scores.md": markdown_table(report).encode("utf-8"),
         "scores.png": plot_png(report),
     }
     out = Path(output_dir) if output_dir is not None else predictions_path.parent
-    return report, {
-        name: write_bytes_atomic(out / name, data if isinstance(data, bytes) else data.encode("utf-8"))
-        for name, data in contents.items()
-    }
+    return report, {name: write_bytes_atomic(out / name, data) for name, data in contents.items()}

@@ -25,15 +25,16 @@ from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from verl_reason_rft.process_pool import CallResult, FunctionRef, TimeoutProcessPool, shared_pool
+from verl_reason_rft.scoring import SCORE_KEYS
+from verl_reason_rft.tasks import get_task
 
 logger = logging.getLogger(__name__)
 
 NAME = "reason_rft"
 #: our scorer, as workers call it: ``(scores, why degraded or None)``; a reward that raises is an ``error`` sample
 SCORER = FunctionRef("verl_reason_rft.scoring", "score_or_raise")
-#: the numbers a scorer returns
-SCORE_KEYS = ("score", "format", "accuracy")
-#: ``reward_extra_info`` keys, identical for every sample (verl takes the key list from the first one).
+#: ``reward_extra_info`` keys: the numbers a scorer returns (``scoring.SCORE_KEYS``), then ours;
+#: identical for every sample (verl takes the key list from the first one).
 #: ``score_time_s`` is one key for every task: verl groups validation metrics by ``data_source``,
 #: which gives the per-task timing, and a key per task would change with the installed plugins.
 EXTRA_INFO_KEYS = (*SCORE_KEYS, "timeout", "error", "score_time_s")
@@ -172,8 +173,6 @@ class ReasonRFTRewardManager(RewardManagerBase):
                 None, lambda: self.tokenizer.decode(valid_ids, skip_special_tokens=True)
             )
             if self.settings.uses_task_registry:
-                from verl_reason_rft.tasks import get_task
-
                 get_task(data_source)  # an unknown data_source fails here, with the list of known ones
             kwargs = {"data_source": data_source, "solution_str": solution, "ground_truth": ground_truth,
                       "extra_info": extra_info, **self.settings.reward_kwargs}

@@ -40,7 +40,8 @@ def resolve_accuracy_mode(data_source: str, accuracy_mode: str | None = None) ->
     return accuracy_mode
 
 
-def _finite(value: Any) -> float | None:
+def finite_float(value: Any) -> float | None:
+    """``float(value)`` when that is a finite number, else None."""
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -54,7 +55,7 @@ def _guard(raw: Any) -> tuple[dict[str, float], str | None]:
     result: dict[str, float] = {}
     bad: list[str] = []
     for key in SCORE_KEYS:
-        value = _finite(mapping.get(key, 0.0))
+        value = finite_float(mapping.get(key, 0.0))
         if value is None:
             bad.append(f"{key}={mapping.get(key)!r}")
             value = 0.0

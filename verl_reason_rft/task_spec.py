@@ -21,6 +21,10 @@ class ScorerFn(Protocol):
     def __call__(self, data_source: str, prediction: str, answer: str, mode: str = "paper") -> float: ...
 
 
+#: stage-1 SFT slice: the first 1,600 records of a task's training file (SPEC §4)
+DEFAULT_SFT_SIZE = 1600
+
+
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping))
 

@@ -67,7 +67,7 @@ _CORPUS = (
     "You are a helpful assistant. user assistant system",
 )
 
-#: The files a complete build leaves; their presence makes :func:`build_tiny_qwen2_vl` a no-op.
+#: The file a complete build writes last; its presence makes :func:`build_tiny_qwen2_vl` a no-op.
 _MARKER = "tiny_qwen2_vl.json"
 VOCAB_SIZE = 1024
 SEED = 0

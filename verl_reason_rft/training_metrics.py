@@ -6,12 +6,12 @@ feeds each training batch's infos through :func:`reward_extra_metrics` into the 
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-#: the ``reward_extra_info`` keys averaged per step (those of ``verl_reason_rft.reward_manager``)
-METRIC_KEYS = ("score", "format", "accuracy", "timeout", "error", "score_time_s")
+from verl_reason_rft.reward_manager import EXTRA_INFO_KEYS
+from verl_reason_rft.scoring import finite_float
+
 PREFIX = "reason_rft"
 
 
@@ -20,14 +20,6 @@ def unwrap_reward_extra_info(extra_fields: Any) -> Mapping[str, Any]:
     extra_fields = getattr(extra_fields, "data", extra_fields)
     info = extra_fields.get("reward_extra_info") if isinstance(extra_fields, Mapping) else None
     return info if isinstance(info, Mapping) else {}
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def reward_extra_metrics(infos: Iterable[Mapping[str, Any]], data_sources: Iterable[Any] | None = None) -> dict[str, float]:
@@ -41,8 +33,8 @@ def reward_extra_metrics(infos: Iterable[Mapping[str, Any]], data_sources: Itera
         raise ValueError(f"{len(infos)} reward infos but {len(sources)} data sources")
     values: dict[str, list[float]] = defaultdict(list)
     for info, source in zip(infos, sources):
-        for key in METRIC_KEYS:
-            number = _number(info.get(key)) if key in info else None
+        for key in EXTRA_INFO_KEYS:  # the reward manager's keys
+            number = finite_float(info.get(key))
             if number is None:
                 continue
             values[f"{PREFIX}/{key}/mean"].append(number)

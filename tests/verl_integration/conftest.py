@@ -8,32 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-CORPUS = [
-    "<think>\nThere are 3 red cubes and 2 spheres.\n</think>\n<answer>\n3\n</answer>",
-    "change_color(2, red), change_position(0, front_left) A B C D 0 1 2 3 4 5 6 7 8 9 . SLEEP BOOM",
-]
-
-
 def compose_ppo_config(*overrides: str):
     """verl's own ``ppo_trainer`` config (from the installed package) with ``overrides``."""
     from hydra import compose, initialize_config_module
 
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
         return compose("ppo_trainer", overrides=list(overrides))
-
-
-def byte_level_tokenizer():
-    """A tiny byte-level BPE tokenizer (exact round trip) with a pad/eos special token."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(CORPUS, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|endoftext|>", eos_token="<|endoftext|>")
 
 
 def one_sample(tokenizer, response: str, ground_truth: Any, data_source: str = "clevr_math",
@@ -60,7 +40,10 @@ def one_sample(tokenizer, response: str, ground_truth: Any, data_source: str = "
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    return byte_level_tokenizer()
+    """The tiny model's byte-level BPE tokenizer (exact round trip; eos and pad are special tokens)."""
+    from verl_reason_rft.tiny_model import build_tokenizer
+
+    return build_tokenizer()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-DEFAULT_RECIPES = ("reason_rft_sft", "reason_rft")
+from verl_reason_rft.preflight import DEFAULT_MAX_ROWS, DEFAULT_REWARD_ROWS  # light: no torch or verl at module level
+from verl_reason_rft.recipe_config import GRPO, SFT, ZERO
+
+DEFAULT_RECIPES = (SFT, GRPO)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,11 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--config-name", action="append", dest="config_names", default=None,
-        choices=("reason_rft_sft", "reason_rft", "reason_rft_zero"),
+        choices=(SFT, GRPO, ZERO),
         help="recipe to check (repeatable; default: reason_rft_sft and reason_rft)",
     )
-    parser.add_argument("--max-rows", type=int, default=64, help="rows per split to measure (0: all; missing images are checked on all rows)")
-    parser.add_argument("--reward-rows", type=int, default=8, help="rows per split for the reward self-test")
+    parser.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS,
+                        help="rows per split to measure (0: all; missing images are checked on all rows)")
+    parser.add_argument("--reward-rows", type=int, default=DEFAULT_REWARD_ROWS, help="rows per split for the reward self-test")
 
 
 def run(args: argparse.Namespace) -> int:

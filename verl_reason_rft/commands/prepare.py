@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from verl_reason_rft.task_spec import DEFAULT_SFT_SIZE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-dir", required=True, help="the downloaded Reason-RFT-CoT-Dataset folder")
     parser.add_argument("--output-dir", required=True, help="where <task>/{sft,rl,zero,cot_sft,ans_sft,test_*}.parquet go")
     parser.add_argument("--tasks", nargs="+", default=None, help="task names (default: every registered task)")
     parser.add_argument("--image-root", default=None, help="extra folder to look for images in, after the dataset's own")
-    parser.add_argument("--sft-size", type=int, default=1600, help="records in the stage-1 SFT slice (default 1600)")
+    parser.add_argument("--sft-size", type=int, default=DEFAULT_SFT_SIZE,
+                        help=f"records in the stage-1 SFT slice (default {DEFAULT_SFT_SIZE})")
     parser.add_argument("--strict", action="store_true", help="fail on the first bad record instead of dropping it")
     parser.add_argument("--prompts", default=None, help="YAML file overriding prompt templates (layout of rewards/prompts.yaml)")
     parser.add_argument("--embed-images", action="store_true", help="store image bytes in the parquet instead of absolute paths")

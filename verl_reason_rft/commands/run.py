@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from verl_reason_rft.pipeline import VARIANTS  # light: no torch or verl at module level
+from verl_reason_rft.preflight import DEFAULT_MAX_ROWS
 from verl_reason_rft.recipe_config import MODELS
 
 
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus", type=int, default=None, help="GPUs per node for training (default: all visible; 8 in a CPU plan)")
     parser.add_argument("--model-path", default=None, help="local folder of the model instead of its Hugging Face id")
     parser.add_argument("--sft-size", type=int, default=None, help="records in the stage-1 SFT slice (default 1600; 8 for the sample data)")
-    parser.add_argument("--max-rows", type=int, default=64, help="rows per split the preflight measures (0: all)")
+    parser.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS, help="rows per split the preflight measures (0: all)")
     parser.add_argument("--dry-run", action="store_true", help="prepare, preflight and print the plan without training")
 
 
