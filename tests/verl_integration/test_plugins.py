@@ -151,3 +151,35 @@ async def test_reward_manager_scores_the_plugin_task_with_a_timeout(demo_on_path
     assert broken["reward_score"] == 0.0
     assert broken["reward_extra_info"]["error"] == 1.0 and broken["reward_extra_info"]["timeout"] == 0.0
     assert list(broken["reward_extra_info"]) == list(good["reward_extra_info"])
+
+
+def _readme_block(readme: str, caption: str, language: str) -> str:
+    start = readme.index(f"{caption}\n\n```{language}\n") + len(f"{caption}\n\n```{language}\n")
+    return readme[start:readme.index("```", start)]
+
+
+def test_the_readme_plugin_example_installs_and_scores(tmp_path):
+    """The README's "Write your own task reward" package, exactly as printed there."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    src = tmp_path / "my-shapes-task"
+    src.mkdir()
+    (src / "pyproject.toml").write_text(_readme_block(readme, "`pyproject.toml`:", "toml"))
+    (src / "my_shapes_task.py").write_text(_readme_block(readme, "`my_shapes_task.py`:", "python"))
+    site = _pip_install(src, tmp_path / "site")
+
+    listed = _cli("tasks", "--json", site=site)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["task"]: row for row in json.loads(listed.stdout)}
+    assert rows["shape_naming"]["plugin"] == "my_shapes (my-shapes-task 0.1.0)"
+    assert rows["shape_naming"]["data sources"] == "shapes_id, shapes_ood"
+
+    code = ("from verl_reason_rft.scoring import compute_score\n"
+            "from verl_reason_rft.evaluation import score_prediction\n"
+            "print(compute_score('shapes_id', '<think>round</think> <answer>Circle</answer>', 'circle'))\n"
+            "print(compute_score('shape_naming', 'a square', 'circle'))\n"
+            "print(score_prediction('shapes_ood', '<answer>circle</answer>', 'circle'))\n")
+    scored = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=site,
+                            env={**os.environ, "PYTHONPATH": str(site)})
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stdout.splitlines() == ["{'score': 2.0, 'format': 1.0, 'accuracy': 1.0}",
+                                          "{'score': 0.0, 'format': 0.0, 'accuracy': 0.0}", "1.0"]
