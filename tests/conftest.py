@@ -67,3 +67,17 @@ def prepared_dir(sample_dataset_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prepared")
     prepare(dataset_dir=sample_dataset_dir, output_dir=out, sft_size=4)
     return out
+
+
+@pytest.fixture
+def register_task_plugin(monkeypatch):
+    """``register(plugin, name)``: the task registry, for this test, is the installed plugins plus ``plugin``."""
+    from verl_reason_rft import tasks
+
+    def register(plugin: object, name: str) -> None:
+        manager = tasks.get_plugin_manager()
+        manager.register(plugin, name=name)
+        registry = tasks.build_registry(manager)
+        monkeypatch.setattr(tasks, "get_registry", lambda: registry)
+
+    return register

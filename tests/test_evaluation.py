@@ -71,11 +71,8 @@ class BadScorerPlugin:
 
 
 @pytest.mark.parametrize("prediction, expected", [("raise", 0.0), ("nan", 0.0), ("big", 1.0), ("neg", 0.0), ("text", 0.25)])
-def test_a_failing_scorer_gives_0_and_out_of_range_is_clamped(monkeypatch, prediction, expected):
-    manager = tasks.get_plugin_manager()
-    manager.register(BadScorerPlugin(), name="bad_scorer")
-    registry = tasks.build_registry(manager)
-    monkeypatch.setattr(tasks, "get_registry", lambda: registry)
+def test_a_failing_scorer_gives_0_and_out_of_range_is_clamped(register_task_plugin, prediction, expected):
+    register_task_plugin(BadScorerPlugin(), "bad_scorer")
     assert score_prediction("bad_scorer_bench", prediction, "x") == expected
 
 

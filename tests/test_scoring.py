@@ -125,11 +125,8 @@ class MisbehavingPlugin:
 
 
 @pytest.fixture
-def with_misbehaving_plugin(monkeypatch):
-    manager = tasks.get_plugin_manager()
-    manager.register(MisbehavingPlugin(), name="misbehaving")
-    registry = tasks.build_registry(manager)
-    monkeypatch.setattr(tasks, "get_registry", lambda: registry)
+def with_misbehaving_plugin(register_task_plugin):
+    register_task_plugin(MisbehavingPlugin(), "misbehaving")
 
 
 @pytest.mark.parametrize(
