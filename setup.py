@@ -41,9 +41,13 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-asyncio", "hypothesis>=6"],
-        # Training machines only; never installed in CI (CUDA wheels).
-        "gpu": ["vllm", "flash-attn"],
+        # setuptools>=70.1 builds wheels without the `wheel` package: tests/verl_integration/test_install.py
+        # builds one offline with the running environment's setuptools (a fresh venv has 65.x)
+        "test": ["pytest>=8", "pytest-asyncio", "hypothesis>=6", "setuptools>=70.1"],
+        # Training machines only; never installed in CI (CUDA wheels). verl 0.9.1's own tested GPU stack:
+        # its `vllm` extra pins vllm 0.24.0, torch 2.11.0, torchvision 0.26.0, transformers 5.9.0.
+        # flash-attn is a separate step (its sdist imports torch at build time): see the README.
+        "gpu": ["verl[vllm]==0.9.1"],
     },
     entry_points={
         "console_scripts": ["reason-rft = verl_reason_rft.cli:main"],

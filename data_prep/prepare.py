@@ -9,6 +9,9 @@ For each task, under ``output_dir/<task>/``:
 - ``test_<data_source>.parquet`` for each test file of the task
 
 Everything is validated before anything is written; every file is written atomically.
+``prepare_report.json`` is the completion record: an earlier one is removed before the first
+parquet is written and the new one is written last, so a folder without it is incomplete
+(:func:`completed_inputs`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ class PrepareReport:
     outputs: dict[str, int] = field(default_factory=dict)
     #: every excluded record or unusable file
     problems: list[Problem] = field(default_factory=list)
+    #: what the outputs were made from: dataset_dir, tasks, sft_size
+    inputs: dict[str, Any] = field(default_factory=dict)
+    #: outputs that exist but will not train (e.g. an SFT slice that takes every record)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def file_errors(self) -> list[Problem]:
@@ -60,6 +67,8 @@ class PrepareReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "inputs": self.inputs,
+            "warnings": self.warnings,
             "outputs": self.outputs,
             "dropped": [{"file": f, "reason": r, "count": n} for (f, r), n in sorted(self.dropped.items())],
             "file_errors": [str(p) for p in self.file_errors],
@@ -86,6 +95,8 @@ class PrepareReport:
             lines.append("\ndropped records: none")
         for problem in self.file_errors:
             lines.append(f"\nFILE NOT CONVERTED: {problem}")
+        for warning in self.warnings:
+            lines.append(f"\nWARNING: {warning}")
         return "\n".join(lines)
 
 
@@ -98,6 +109,24 @@ def _select_tasks(names: Iterable[str] | None) -> list[TaskSpec]:
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)} (known: {', '.join(sorted(registry.tasks))})")
     return [registry.tasks[n] for n in dict.fromkeys(wanted)]
+
+
+def completed_inputs(output_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The inputs of the finished ``prepare`` in ``output_dir``; None when it is absent or was interrupted."""
+    try:
+        record = json.loads((Path(output_dir) / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    inputs = record.get("inputs") if isinstance(record, dict) else None
+    return inputs if isinstance(inputs, dict) else None
+
+
+def _slice_warning(spec: TaskSpec, train: MetaFile, sft_size: int) -> str | None:
+    n = len(train.records)
+    if spec.rl_uses_all_records or sft_size < n:
+        return None
+    return (f"{spec.name}: --sft-size {sft_size} takes all {n} valid train records into sft.parquet, so rl.parquet (GRPO) "
+            f"is empty; use --sft-size below {n}")
 
 
 def _stage_rows(spec: TaskSpec, train: MetaFile, sft_size: int, templates: Mapping[str, str], embedded) -> dict[str, tuple[list, Any]]:
@@ -172,7 +201,7 @@ def prepare(
                 bar.update(1)
             loaded.append((spec, train, tests))
 
-    report = PrepareReport(out)
+    report = PrepareReport(out, inputs={"dataset_dir": str(dataset), "tasks": [s.name for s in specs], "sft_size": sft_size})
     for _, train, tests in loaded:
         for meta in ([train] if train else []) + [m for _, m in tests]:
             report.problems.extend(meta.problems)
@@ -187,6 +216,9 @@ def prepare(
         metas = ([train] if train and not train.file_error else []) + [m for _, m in tests if not m.file_error]
         embedded = _read_image_bytes(metas) if embed_images else None
         if train and not train.file_error:
+            warning = _slice_warning(spec, train, sft_size)
+            if warning:
+                report.warnings.append(warning)
             for name, (rows, schema) in _stage_rows(spec, train, sft_size, templates, embedded).items():
                 jobs.append((f"{spec.name}/{name}", rows, schema))
         for data_source, meta in tests:
@@ -194,6 +226,7 @@ def prepare(
                 build = RowBuilder(spec, data_source, "test", templates, embedded)
                 rows = [build.rl(r) for r in meta.records]
                 jobs.append((f"{spec.name}/test_{data_source}.parquet", rows, rl_schema(embed_images)))
+    (out / REPORT_FILE).unlink(missing_ok=True)  # the folder is incomplete until the new report is written
     for name, rows, schema in tqdm(jobs, desc="write", unit="file", disable=not verbose):
         write_rows(rows, schema, out / name)
         report.outputs[name] = len(rows)

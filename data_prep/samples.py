@@ -8,12 +8,15 @@
     D/test_jsons/<each task's test files>           (id, image, problem, answer [+ extra keys])
 
 File names and data sources come from the task registry. Output is byte-identical for a seed.
+``D/.reason_rft_samples.json`` (written last) marks the folder as generated: a non-empty folder
+without it is refused unless ``force``, so a downloaded dataset is never overwritten by accident.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -24,6 +27,28 @@ from verl_reason_rft.data_prep.atomic import write_bytes_atomic
 from verl_reason_rft.data_prep.drawing import save_png
 from verl_reason_rft.data_prep.sample_item import SampleItem
 from verl_reason_rft.tasks import get_registry
+
+MARKER = ".reason_rft_samples.json"
+#: the folders a samples run writes (cleared when a previous samples output is regenerated)
+SAMPLE_FOLDERS = ("images", "train_jsons", "test_jsons")
+
+
+class NotSamplesFolderError(ValueError):
+    """The output folder has files that no ``reason-rft samples`` run wrote."""
+
+
+def _check_output_dir(dataset_dir: Path, force: bool) -> None:
+    if not dataset_dir.exists():
+        return
+    if not dataset_dir.is_dir():
+        raise NotSamplesFolderError(f"{dataset_dir} exists and is not a folder")
+    if (dataset_dir / MARKER).is_file():
+        for name in SAMPLE_FOLDERS:  # a previous samples output: regenerate from scratch (no stale images)
+            shutil.rmtree(dataset_dir / name, ignore_errors=True)
+        (dataset_dir / MARKER).unlink()
+    elif any(dataset_dir.iterdir()) and not force:
+        raise NotSamplesFolderError(f"{dataset_dir} is not empty and is not a `reason-rft samples` output (no {MARKER}); "
+                                    "choose another --output-dir, or pass --force to write into it anyway")
 
 #: task name -> scene generator ``make_item(rng, data_source) -> SampleItem``
 GENERATORS: dict[str, Callable[[random.Random, str], SampleItem]] = {
@@ -82,17 +107,23 @@ def generate_samples(
     test_per_file: int | None = None,
     tasks: Iterable[str] | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> Path:
-    """Write a sample dataset for ``tasks`` (default: every registered task with a generator)."""
+    """Write a sample dataset for ``tasks`` (default: every registered task with a generator).
+
+    Raises :class:`NotSamplesFolderError` for a non-empty folder that is not a previous samples
+    output (``force`` writes into it anyway), ``ValueError`` for an unknown task, before writing.
+    """
     if per_task < 0:
         raise ValueError(f"per_task must be >= 0, got {per_task}")
     registry = get_registry()
     names = list(tasks) if tasks is not None else [name for name in registry.tasks if name in GENERATORS]
     for name in names:
         if name not in GENERATORS:
-            raise ValueError(f"no sample generator for task {name!r} (available: {', '.join(sorted(GENERATORS))})")
+            raise ValueError(f"unknown task {name!r} for samples (valid: {', '.join(sorted(GENERATORS))})")
     n_test = max(2, per_task // 2) if test_per_file is None else test_per_file
     dataset_dir = Path(output_dir)
+    _check_output_dir(dataset_dir, force)
     jobs = []
     for name in names:
         spec = registry.tasks[name]
@@ -104,4 +135,6 @@ def generate_samples(
     with tqdm(total=total, desc="samples", unit="rec", disable=not progress) as bar:
         for split, file_name, data_source, count, make_item in jobs:
             _write_file(dataset_dir, split, file_name, data_source, count, seed, make_item, bar)
+    marker = {"tasks": names, "per_task": per_task, "test_per_file": n_test, "seed": seed}
+    write_bytes_atomic(dataset_dir / MARKER, json.dumps(marker, indent=1).encode())
     return dataset_dir

@@ -2,45 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-VENDOR = Path(__file__).parent / ".vendor"
-
-
-def _use_vendored_torchvision() -> None:
-    """Make transformers' Qwen2-VL processor and qwen-vl-utils importable on a CPU-only torch.
-
-    The test command installs PyPI's torchvision wheel into ``tests/.vendor`` (``--no-deps``). That
-    wheel is a CUDA build: its C++ ops cannot load against torch's CPU wheel, and its import then
-    stops while registering fake kernels for two of those ops. Declaring the two op schemas lets
-    the pure-Python parts import (the image/video transforms the processor and verl's image loader
-    use); no torchvision C++ op is ever called. Nothing happens where torchvision works already.
-    """
-    try:
-        import torchvision  # noqa: F401
-
-        return
-    except ImportError:
-        if not VENDOR.is_dir():
-            return
-    sys.path.insert(0, str(VENDOR))
-    import torch
-
-    try:
-        import torchvision  # noqa: F401
-    except RuntimeError:
-        sys.modules.pop("torchvision", None)
-        lib = torch.library.Library("torchvision", "DEF")  # kept alive below: the schemas live with it
-        for op in ("nms", "qnms"):
-            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _use_vendored_torchvision.library = lib
-        import torchvision  # noqa: F401
-
-
-_use_vendored_torchvision()
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +13,27 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from verl_reason_rft.tiny_model import build_tiny_qwen2_vl
 
     return build_tiny_qwen2_vl(tmp_path_factory.mktemp("tiny_qwen2_vl"))
+
+
+@pytest.fixture(scope="session")
+def qwen25_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with a Qwen2.5-VL processor config: ``Qwen2_5_VLProcessor`` and the image settings as
+    Qwen2.5-VL's ``preprocessor_config.json`` writes them (top-level ``min_pixels``/``max_pixels``, no ``size``),
+    with tighter bounds (16..256 merged patches) than the tiny Qwen2-VL's so the processor-side resize matters."""
+    import json
+    import shutil
+
+    out = tmp_path_factory.mktemp("tiny_qwen25_vl") / "model"
+    shutil.copytree(tiny_model_dir, out)
+    config = json.loads((out / "processor_config.json").read_text())
+    image = config.pop("image_processor")
+    (out / "preprocessor_config.json").write_text(json.dumps({
+        "min_pixels": 16 * 28 * 28, "max_pixels": 256 * 28 * 28, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
+        "image_mean": image["image_mean"], "image_std": image["image_std"],
+        "image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2_5_VLProcessor",
+    }))
+    (out / "processor_config.json").write_text(json.dumps({"processor_class": "Qwen2_5_VLProcessor", "video_processor": config["video_processor"]}))
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -314,12 +314,12 @@ def test_load_images_resizes_like_training(tmp_path):
 @pytest.mark.skipif(HAS_VLLM, reason="vLLM is installed here")
 def test_eval_without_vllm_exits_with_the_install_hint(data_dir, tmp_path, capsys):
     code = main(
-        ["eval", "--model", str(tmp_path), "--benchmarks", "geomath", "--output-dir", str(tmp_path / "o"),
-         "--data-dir", str(data_dir)]
+        ["eval", "--engine", "vllm", "--model", str(tmp_path), "--benchmarks", "geomath",
+         "--output-dir", str(tmp_path / "o"), "--data-dir", str(data_dir)]
     )  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err
-    assert "pip install 'verl-reason-rft[gpu]'" in err and "GPU" in err
+    assert "pip install 'verl-reason-rft[gpu]'" in err and "GPU" in err and "--engine hf" in err
     assert not (tmp_path / "o").exists()
 
 
@@ -416,6 +416,6 @@ def test_eval_wires_requests_through_vllm(prepared_dir, tiny_model_dir, tmp_path
     assert [p["prediction"] for p in lines] == [f"<answer>{len(r.images)}</answer>" for r in requests]
     config = json.loads((out / "eval_config.json").read_text())
     assert config["benchmarks"] == {s: len(items) for s, items in per_source.items()}
-    assert config["sampling"]["top_k"] == 50
+    assert config["sampling"]["top_k"] == 50 and config["engine"] == "vllm"
     assert f"reason-rft score {out / 'predictions.jsonl'}" in capsys.readouterr().out
     assert main(["score", str(out / "predictions.jsonl")]) == 0

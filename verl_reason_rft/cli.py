@@ -19,8 +19,9 @@ COMMANDS = {
     "prepare": "convert Reason-RFT-CoT-Dataset meta-JSON files to verl parquet for every stage",
     "preflight": "check configs, processor, datasets and rewards before training (CPU)",
     "run": "prepare -> SFT -> GRPO -> evaluation, resumable (plans and preflights on CPU)",
-    "eval": "generate predictions for the test benchmarks with vLLM (GPU)",
+    "eval": "generate predictions for the test benchmarks (vLLM on GPU, or transformers on CPU/GPU)",
     "score": "score a predictions JSONL with the paper's scorer; table and chart",
+    "plot": "draw training curves (reward, format, accuracy, KL, length, SFT loss) from metrics JSONL files",
 }
 
 

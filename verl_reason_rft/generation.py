@@ -1,6 +1,8 @@
-"""Offline generation for the test benchmarks with vLLM (GPU), the same prompts as training.
+"""Offline generation for the test benchmarks, the same prompts as training, with one of two engines.
 
-Everything except :func:`generate` is plain Python that runs on CPU: picking the prepared
+``vllm`` (:func:`generate`, GPU) or ``hf`` (:func:`verl_reason_rft.hf_generation.generate_hf`,
+transformers ``generate`` on CPU or CUDA). Both take their prompts and images from
+:func:`model_input`. Everything else is plain Python that runs on CPU: picking the prepared
 ``test_<data_source>.parquet`` files, turning their rows into requests (re-rendering the user text
 for ``--prompt-style ans``), chat messages in verl's structure (images first, then text), the
 chat-template prompt, SPEC §7 sampling parameters and the predictions JSONL.
@@ -23,7 +25,12 @@ from verl_reason_rft.tasks import get_registry, get_task
 
 #: SPEC §7: one sample per question.
 SAMPLING = {"n": 1, "temperature": 0.1, "top_p": 0.9, "top_k": 50, "max_tokens": 768}
-GPU_HINT = "`reason-rft eval` needs vLLM and a CUDA GPU: pip install 'verl-reason-rft[gpu]'"
+GPU_HINT = (
+    "`reason-rft eval --engine vllm` needs vLLM and a CUDA GPU: pip install 'verl-reason-rft[gpu]' "
+    "(or use --engine hf: transformers generate, CPU or GPU)"
+)
+#: generation engines of ``reason-rft eval``
+ENGINES = ("vllm", "hf")
 
 
 class EvalDataError(ValueError):
@@ -189,6 +196,16 @@ def load_images(request: EvalRequest, image_patch_size: int = 14) -> list[Any]:
     return [process_image(dict(image), image_patch_size) for image in request.images]
 
 
+def image_patch_size(renderer: Any) -> int:
+    """The vision patch size of the model's image processor (14 for Qwen2-VL when it has none)."""
+    return getattr(getattr(renderer, "image_processor", None), "patch_size", None) or 14
+
+
+def model_input(renderer: Any, request: EvalRequest, patch_size: int = 14) -> tuple[str, list[Any]]:
+    """The chat-template prompt and the training-resized images of a request: what every engine is given."""
+    return render_prompt(renderer, request), load_images(request, patch_size)
+
+
 def vllm_input(prompt: str, images: Sequence[Any]) -> dict[str, Any]:
     """A ``vllm.LLM.generate`` prompt dict with its images."""
     return {"prompt": prompt, "multi_modal_data": {"image": list(images)}} if images else {"prompt": prompt}
@@ -214,11 +231,21 @@ def write_predictions(records: Iterable[Mapping[str, Any]], path: str | Path) ->
     return Path(path)
 
 
-def require_vllm() -> None:
-    """Raise :class:`VLLMUnavailable` with the install hint when vLLM cannot be imported."""
+def vllm_available() -> bool:
+    """Whether vLLM can be imported here."""
     import importlib.util
 
-    if importlib.util.find_spec("vllm") is None:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def default_engine() -> str:
+    """``vllm`` where it is installed, else ``hf``."""
+    return "vllm" if vllm_available() else "hf"
+
+
+def require_vllm() -> None:
+    """Raise :class:`VLLMUnavailable` with the install hint when vLLM cannot be imported."""
+    if not vllm_available():
         raise VLLMUnavailable(GPU_HINT)
 
 
@@ -239,7 +266,7 @@ def generate(
     from vllm import LLM, SamplingParams
 
     renderer = chat_renderer(model)
-    patch_size = getattr(getattr(renderer, "image_processor", None), "patch_size", None) or 14
+    patch_size = image_patch_size(renderer)
     llm = LLM(
         model=model,
         tensor_parallel_size=tensor_parallel_size,
@@ -253,7 +280,7 @@ def generate(
     with tqdm(total=len(requests), desc="generating", unit="question") as progress:
         for start in range(0, len(requests), batch_size):
             chunk = requests[start : start + batch_size]
-            inputs = [vllm_input(render_prompt(renderer, r), load_images(r, patch_size)) for r in chunk]
+            inputs = [vllm_input(*model_input(renderer, r, patch_size)) for r in chunk]
             outputs = llm.generate(inputs, params, use_tqdm=False)
             records += [prediction_record(r, out.outputs[0].text) for r, out in zip(chunk, outputs, strict=True)]
             progress.update(len(chunk))

@@ -1,10 +1,16 @@
 """``reason-rft run``: prepare -> SFT -> GRPO -> evaluation as one resumable pipeline.
 
 Every stage is one command (verl's own trainers with our recipes, then ``reason-rft eval`` and
-``reason-rft score``). A stage that succeeds writes ``O/.stages/<stage>.done``, so a re-run
-skips it; a stage that stopped half-way resumes from its last checkpoint (verl's
+``reason-rft score``), all run with this interpreter (``"$PYTHON" -m ...`` in ``plan.sh``). A stage
+that succeeds writes ``O/.stages/<stage>.done`` with its inputs (see :mod:`.stage_markers`), so a
+re-run with the same options skips it and a re-run with other options stops, naming the marker and
+the option; a stage that stopped half-way resumes from its last checkpoint (verl's
 ``trainer.resume_mode=auto`` on the same ``trainer.default_local_dir``). Without GPUs (or with
 ``--dry-run``) the pipeline prepares the data, runs the preflight and writes the plan only.
+
+Names, the model source and the SFT slice are checked before anything is written. Stage output
+(ours in-process, third-party in subprocesses) goes to ``O/logs/<stage>.log``; the console gets
+one line per stage and, on failure, the log's last lines.
 
 Layout of the output folder ``O``::
 
@@ -15,23 +21,31 @@ Layout of the output folder ``O``::
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
 import time
+import warnings
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from verl_reason_rft.checkpoints import TRACKER, latest_hf_checkpoint
 from verl_reason_rft.data_prep.atomic import write_bytes_atomic
+from verl_reason_rft.gpu_layout import plan_problems
 from verl_reason_rft.preflight import DEFAULT_MAX_ROWS, StageCheck
 from verl_reason_rft.recipe_config import GRPO, SFT, ZERO, trainer_argv
+from verl_reason_rft.stage_markers import changed_inputs, marker_path, read_marker, write_marker
 from verl_reason_rft.task_spec import DEFAULT_SFT_SIZE
 
 VARIANTS = ("reason_rft", "zero", "ans_sft", "cot_sft")
 #: samples generated per task when no --dataset-dir is given, and the SFT slice taken from them
 SAMPLE_PER_TASK, SAMPLE_SFT_SIZE = 16, 8
+#: log lines shown on the console when a stage fails
+FAILURE_TAIL_LINES = 20
 #: the tiny model has 4096 positions: prompt + response must fit (SPEC's 4096 + 512 does not)
 TINY_GRPO_OVERRIDES = ("data.max_prompt_length=3584",)
 PAPER_ROW = {
@@ -58,15 +72,25 @@ class RunOptions:
     max_rows: int = DEFAULT_MAX_ROWS
 
 
+class UsageError(ValueError):
+    """A bad option, found before anything is written (``reason-rft run`` exits 2 with the message)."""
+
+
 @dataclass
 class Stage:
     """One step of the pipeline: a command line, or in-process work shown as its CLI equivalent."""
 
     name: str
     argv: list[str]
-    #: work done in this process instead of running ``argv`` (prepare)
-    action: Callable[[], None] | None = None
+    #: work done in this process instead of running ``argv`` (prepare); returns text for the console
+    action: Callable[[], str | None] | None = None
     trains: bool = False
+    #: the options this stage's outputs depend on (recorded in its marker)
+    inputs: dict[str, str] = field(default_factory=dict)
+    #: stages whose outputs this one reads (their inputs are part of this one's)
+    after: tuple[str, ...] = ()
+    #: extra check that the stage's outputs are complete (besides its marker)
+    complete: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -81,24 +105,56 @@ class Plan:
         return self.options.output_dir
 
     def marker(self, stage: Stage) -> Path:
-        return self.root / ".stages" / f"{stage.name}.done"
+        return marker_path(self.root, stage.name)
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+    def inputs(self, stage: Stage) -> dict[str, str]:
+        """The stage's own inputs and, transitively, those of the stages it runs after."""
+        merged: dict[str, str] = {}
+        for name in stage.after:
+            merged.update(self.inputs(self.stage(name)))
+        merged.update(stage.inputs)
+        return merged
 
     def done(self, stage: Stage) -> bool:
-        return self.marker(stage).is_file()
+        record = read_marker(self.marker(stage))
+        if record is None or changed_inputs(record, self.inputs(stage)):
+            return False
+        return stage.complete is None or stage.complete()
+
+    def stale(self) -> list[str]:
+        """One message per marker recorded with other inputs than this run's."""
+        out = []
+        for stage in self.stages:
+            record = read_marker(self.marker(stage))
+            changes = [] if record is None else changed_inputs(record, self.inputs(stage))
+            if changes:
+                out.append(f"{self.marker(stage)}: {'; '.join(changes)}")
+        return out
 
     def script(self) -> str:
-        """The plan as a bash script (checkpoint paths read from verl's tracker files at run time)."""
+        """The plan as a bash script: every command with ``$PYTHON``; stages with a marker are skipped when it runs."""
+        stages_dir = self.root / ".stages"
         lines = ["#!/usr/bin/env bash", f"# reason-rft run plan: task={self.options.task} model={self.options.model} "
-                 f"variant={self.options.variant} gpus={self.gpus}", "set -euo pipefail", ""]
+                 f"variant={self.options.variant} gpus={self.gpus}",
+                 "# A stage whose marker exists in .stages/ (written by `reason-rft run`) is skipped; checkpoint folders",
+                 "# are read from verl's tracker files when a command starts.",
+                 "set -euo pipefail", f"PYTHON=\"${{PYTHON:-{sys.executable}}}\"", f"STAGES={shlex.quote(str(stages_dir))}", ""]
         for stage in self.stages:
             status = "done" if self.done(stage) else "to do"
-            lines += [f"# {stage.name} ({status})", shell_join(stage.argv), ""]
+            marker = f'"$STAGES/{stage.name}.done"'
+            lines += [f"# {stage.name} ({status} when this plan was written)",
+                      f"if [ -f {marker} ]; then echo \"{stage.name}: done ($STAGES/{stage.name}.done), skipped\"; else",
+                      f"  {shell_join(stage.argv)}", "fi", ""]
         return "\n".join(lines)
 
 
 def shell_join(argv: Sequence[str]) -> str:
-    """Quote for bash, leaving ``$(...)`` checkpoint lookups to the shell."""
-    return " ".join(arg if "$(" in arg else shlex.quote(arg) for arg in argv)
+    """Quote for bash, leaving ``$(...)`` checkpoint lookups to the shell; this interpreter is ``"$PYTHON"``."""
+    return " ".join('"$PYTHON"' if i == 0 and arg == sys.executable else arg if "$(" in arg else shlex.quote(arg)
+                    for i, arg in enumerate(argv))
 
 
 def _tracker_path(checkpoint_dir: Path, role: str = "") -> str:
@@ -116,6 +172,7 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
     sft_dir, grpo_dir = root / "checkpoints" / "sft", root / "checkpoints" / "grpo"
     plan = Plan(options, gpus)
     python = [sys.executable]
+    model_input = {"--model": options.model, "--model-path": str(model_path), "--variant": options.variant}
     common = [f"task={options.task}", f"model={options.model}", f"data_dir={data_dir}"]
     if model_path:
         common.append(f"model.path={model_path}")
@@ -123,19 +180,24 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
     name = f"{options.task}-{options.model}-{options.variant}"
 
     sft_size = options.sft_size if options.sft_size is not None else DEFAULT_SFT_SIZE
-    plan.stages.append(Stage("prepare", ["reason-rft", "prepare", "--dataset-dir", str(dataset_dir), "--output-dir", str(data_dir),
-                                         "--tasks", options.task, "--sft-size", str(sft_size)],
-                             action=lambda: _prepare(dataset_dir, data_dir, options.task, sft_size)))
+    dataset_input = str(dataset_dir) if options.dataset_dir is not None else f"(generated sample data, {SAMPLE_PER_TASK} per task)"
+    plan.stages.append(Stage("prepare", python + ["-m", "verl_reason_rft", "prepare", "--dataset-dir", str(dataset_dir), "--output-dir",
+                                                  str(data_dir), "--tasks", options.task, "--sft-size", str(sft_size)],
+                             action=lambda: _prepare(dataset_dir, data_dir, options.task, sft_size),
+                             inputs={"--task": options.task, "--dataset-dir": dataset_input, "--sft-size": str(sft_size)},
+                             complete=lambda: _prepared(data_dir, options.task, sft_size)))
+    trained = "prepare"
 
     final_model = None
     if options.variant != "zero":
         sft_variant = "sft" if options.variant == "reason_rft" else options.variant
         overrides = [*common, f"variant={sft_variant}", f"trainer.default_local_dir={sft_dir}", f"trainer.experiment_name={name}-sft",
                      "trainer.resume_mode=auto"]  # GPUs per node: torchrun's --nproc-per-node (sft_trainer reads no trainer key)
-        torchrun = ["torchrun", "--standalone", "--nnodes=1", f"--nproc-per-node={gpus}"]
-        plan.stages.append(Stage("sft", torchrun + trainer_argv(SFT, overrides), trains=True))
-        plan.checks.append(StageCheck("sft", SFT, tuple(overrides)))
+        torchrun = python + ["-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc-per-node={gpus}"]
+        plan.stages.append(Stage("sft", torchrun + trainer_argv(SFT, overrides), trains=True, inputs=model_input, after=("prepare",)))
+        plan.checks.append(StageCheck("sft", SFT, tuple(overrides), gpus=gpus))
         final_model = _tracker_path(sft_dir)
+        trained = "sft"
     if options.variant in ("reason_rft", "zero"):
         recipe = GRPO if options.variant == "reason_rft" else ZERO
         overrides = [*common, f"trainer.default_local_dir={grpo_dir}", f"trainer.experiment_name={name}",
@@ -143,11 +205,15 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
                      "trainer.resume_mode=auto"]
         if options.model == "tiny":
             overrides += TINY_GRPO_OVERRIDES
-        plan.checks.append(StageCheck("grpo", recipe, tuple(overrides)))  # checked on the base model's tokenizer
+        # checked before SFT exists: on the base model's tokenizer (the SFT checkpoint keeps it)
+        start = ["sft_checkpoint=${model.path}"] if recipe == GRPO else []
+        plan.checks.append(StageCheck("grpo", recipe, tuple(overrides + start)))
         if recipe == GRPO:
-            overrides.append(f"actor_rollout_ref.model.path={_tracker_path(sft_dir)}")
-        plan.stages.append(Stage("grpo", python + trainer_argv(recipe, overrides), trains=True))
+            overrides.append(f"sft_checkpoint={_tracker_path(sft_dir)}")  # reason_rft.yaml requires it
+        plan.stages.append(Stage("grpo", python + trainer_argv(recipe, overrides), trains=True, inputs=model_input,
+                                 after=tuple(dict.fromkeys(("prepare", trained)))))
         final_model = _tracker_path(grpo_dir, "actor")
+        trained = "grpo"
 
     eval_dir = root / "eval"
     style = "ans" if options.variant == "ans_sft" else "cot"
@@ -155,11 +221,12 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
         "eval",
         python + ["-m", "verl_reason_rft", "eval", "--model", final_model, "--benchmarks", options.task, "--output-dir", str(eval_dir),
                   "--data-dir", str(data_dir), "--prompt-style", style, "--tensor-parallel-size", str(tp)],
+        after=tuple(dict.fromkeys(("prepare", trained))),
     ))
     score = python + ["-m", "verl_reason_rft", "score", str(eval_dir / "predictions.jsonl")]
     if (options.model, options.variant) in PAPER_ROW:
         score += ["--paper-row", PAPER_ROW[(options.model, options.variant)]]
-    plan.stages.append(Stage("score", score))
+    plan.stages.append(Stage("score", score, after=("eval",)))
     return plan
 
 
@@ -170,23 +237,84 @@ class RunLog:
         self.path, self.echo = path, echo
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, message: str) -> None:
+    def record(self, message: str) -> None:
+        """Into ``run.log`` only (e.g. the exact command of a stage)."""
         with self.path.open("a", encoding="utf-8") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+    def __call__(self, message: str) -> None:
+        self.record(message)
         self.echo(message)
 
 
-def run_command(argv: Sequence[str], log_file: Path) -> int:
-    """Run ``argv``, streaming its output to the console and to ``log_file``."""
+class _Forward:
+    """A text stream writing to ``target``; handlers that kept a reference write to the console once the capture ends."""
+
+    def __init__(self, target) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+
+@contextmanager
+def output_to(log_file: Path) -> Iterator[None]:
+    """Send everything printed or warned in this process (and its child processes) to ``log_file``."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("a", encoding="utf-8") as log, subprocess.Popen(
-        list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            log.write(line)
-        return proc.wait()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    with log_file.open("a", encoding="utf-8", buffering=1) as log:
+        saved_fds = [os.dup(1), os.dup(2)]
+        saved_streams, saved_show = (sys.stdout, sys.stderr), warnings.showwarning
+        stream = _Forward(log)
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = stream
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: stream.write(
+            warnings.formatwarning(message, category, filename, lineno, line))
+        try:
+            yield
+        finally:
+            stream.flush()
+            sys.stdout, sys.stderr = saved_streams
+            stream.target = saved_streams[1]
+            warnings.showwarning = saved_show
+            for fd, saved in zip((1, 2), saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+
+
+def run_command(argv: Sequence[str], log_file: Path) -> int:
+    """Run ``argv`` with its output going to ``log_file`` only."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("a", encoding="utf-8") as log:
+        log.write(f"$ {shell_join(argv)}\n")
+        log.flush()
+        return subprocess.run(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+
+
+def _tail(log_file: Path, lines: int = FAILURE_TAIL_LINES) -> str:
+    try:
+        with log_file.open(encoding="utf-8", errors="replace") as f:
+            last = deque((line.rstrip("\n").rsplit("\r", 1)[-1] for line in f), maxlen=lines)
+    except OSError:
+        return ""
+    return "\n".join(f"    {line}" for line in last)
+
+
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
 def _resolved_argv(stage: Stage, plan: Plan) -> list[str]:
@@ -203,9 +331,23 @@ def _resolved_argv(stage: Stage, plan: Plan) -> list[str]:
                                             f"(global_step_N/{role + '/' if role else ''}huggingface); re-run the training stage")
                 arg = arg.replace(text, str(found))
         out.append(arg)
-    if out and out[0] == "reason-rft":
-        out = [sys.executable, "-m", "verl_reason_rft", *out[1:]]
     return out
+
+
+def run_stage(stage: Stage, argv: Sequence[str], log_file: Path, echo: Callable[[str], None]) -> int:
+    """The one place a stage runs: in this process (output captured) or as a subprocess; exit code."""
+    if stage.action is None:
+        return run_command(argv, log_file)
+    try:
+        with output_to(log_file):
+            text = stage.action()
+    except Exception as exc:  # noqa: BLE001 - reported with the stage; outputs are written atomically
+        with log_file.open("a", encoding="utf-8") as log:
+            log.write(f"{type(exc).__name__}: {exc}\n")
+        return 1
+    if text:
+        echo(text)
+    return 0
 
 
 def execute(plan: Plan, stages: Sequence[Stage], log: RunLog) -> int:
@@ -219,26 +361,20 @@ def execute(plan: Plan, stages: Sequence[Stage], log: RunLog) -> int:
         except FileNotFoundError as exc:
             log(f"[{stage.name}] cannot start: {exc}")
             return 1
-        if stage.action is not None:
-            log_file = log.path  # where its exception goes
-            log(f"[{stage.name}] {shell_join(argv)}  (run in this process)")
-            try:
-                stage.action()
-                rc = 0
-            except Exception as exc:  # noqa: BLE001 - reported with the stage; outputs are written atomically
-                log(f"[{stage.name}] {type(exc).__name__}: {exc}")
-                rc = 1
-        else:
-            log_file = plan.root / "logs" / f"{stage.name}.log"
-            log(f"[{stage.name}] {shell_join(argv)}")
-            rc = run_command(argv, log_file)
+        log_file = plan.root / "logs" / f"{stage.name}.log"
+        where = "in this process" if stage.action is not None else "subprocess"
+        log(f"[{stage.name}] started ({where}); log: {log_file}")
+        log.record(f"[{stage.name}] {shell_join(argv)}")
+        start = time.monotonic()
+        rc = run_stage(stage, argv, log_file, log.echo)
+        took = _elapsed(time.monotonic() - start)
         if rc != 0:
-            log(f"[{stage.name}] failed (exit {rc}); log: {log_file}. "
-                "Re-run the same `reason-rft run` command to resume (finished stages are skipped, training resumes from its last checkpoint)")
+            log(f"[{stage.name}] failed (exit {rc}) after {took}; last lines of {log_file}:\n{_tail(log_file)}")
+            log(f"[{stage.name}] re-run the same `reason-rft run` command to resume "
+                "(finished stages are skipped, training resumes from its last checkpoint)")
             return rc
-        record = {"stage": stage.name, "command": argv, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        write_bytes_atomic(plan.marker(stage), json.dumps(record, indent=1).encode())
-        log(f"[{stage.name}] done")
+        write_marker(plan.marker(stage), stage.name, argv, plan.inputs(stage))
+        log(f"[{stage.name}] finished in {took}")
     return 0
 
 
@@ -248,53 +384,121 @@ def detected_gpus() -> int:
     return torch.cuda.device_count()
 
 
-def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> int:
-    """The whole ``reason-rft run``: plan, prepare, preflight, then training and evaluation when GPUs exist."""
-    from verl_reason_rft.preflight import run_preflight
+def validate(options: RunOptions) -> None:
+    """Names and the model source, checked before anything is written; raises :class:`UsageError`."""
+    from verl_reason_rft.data_prep.samples import GENERATORS
+    from verl_reason_rft.model_source import ModelSourceError, check_model_source
+    from verl_reason_rft.tasks import get_registry
 
+    tasks = get_registry().tasks
+    if options.task not in tasks:
+        raise UsageError(f"unknown --task {options.task!r} (valid: {', '.join(sorted(tasks))})")
+    if options.variant not in VARIANTS:
+        raise UsageError(f"unknown --variant {options.variant!r} (valid: {', '.join(VARIANTS)})")
+    if options.dataset_dir is None and options.task not in GENERATORS:
+        raise UsageError(f"--task {options.task} has no sample generator (those with one: {', '.join(sorted(GENERATORS))}); "
+                         "pass --dataset-dir")
+    if options.dataset_dir is not None and not options.dataset_dir.expanduser().is_dir():
+        raise UsageError(f"--dataset-dir {options.dataset_dir}: the folder does not exist")
+    if options.sft_size is not None and options.sft_size < 0:
+        raise UsageError(f"--sft-size must be >= 0, got {options.sft_size}")
+    try:
+        check_model_source(options.model, options.model_path)
+    except ModelSourceError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def train_record_count(dataset_dir: Path, task: str) -> int | None:
+    """Records in the task's train file (None: no train file or unreadable; prepare then reports it)."""
+    from verl_reason_rft.tasks import get_registry
+
+    spec = get_registry().tasks[task]
+    path = dataset_dir / "train_jsons" / spec.train_file if spec.train_file else None
+    try:
+        records = json.loads(path.read_text(encoding="utf-8")) if path else None
+    except (OSError, ValueError):
+        return None
+    return len(records) if isinstance(records, list) else None
+
+
+def choose_sft_size(task: str, requested: int | None, default: int, records: int | None) -> tuple[int, str | None]:
+    """The SFT slice leaving GRPO data, and a note when it is not the one asked for; :class:`UsageError` if none can."""
+    from verl_reason_rft.tasks import get_registry
+
+    if records is None or get_registry().tasks[task].rl_uses_all_records:
+        return (default if requested is None else requested), None
+    if requested is not None:
+        if requested >= records:
+            raise UsageError(f"--sft-size {requested} takes all {records} train records of {task}: the GRPO split (rl.parquet) "
+                             f"would be empty; use --sft-size below {records}, or leave it out (run then takes half)")
+        return requested, None
+    if default < records:
+        return default, None
+    if records < 2:
+        raise UsageError(f"{task} has {records} train record(s): SFT and GRPO need at least one each")
+    size = records // 2
+    return size, (f"--sft-size: {task} has {records} train records and the default slice ({default}) would leave GRPO none; "
+                  f"using {size} (pass --sft-size to choose)")
+
+
+def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> int:
+    """The whole ``reason-rft run``: plan, prepare, preflight, then training and evaluation when GPUs exist.
+
+    Raises :class:`UsageError` (bad names, missing model, stale markers) before anything is written.
+    """
+    validate(options)
     root = options.output_dir.expanduser().resolve()
     options = replace(options, output_dir=root)
-    log = RunLog(root / "run.log", echo)
+    sample = options.dataset_dir is None
+    dataset_dir = root / "sample_data" / "Reason-RFT-CoT-Dataset" if sample else options.dataset_dir.expanduser().resolve()
+    records = SAMPLE_PER_TASK if sample else train_record_count(dataset_dir, options.task)
+    sft_size, note = choose_sft_size(options.task, options.sft_size, SAMPLE_SFT_SIZE if sample else DEFAULT_SFT_SIZE, records)
+    options = replace(options, sft_size=sft_size)
     available = detected_gpus()
     gpus = options.gpus or available or 8
     plan_only = options.dry_run or available == 0
+    build_tiny = options.model == "tiny" and options.model_path is None
+    model_path = str(root / "models" / "tiny") if build_tiny else options.model_path
+    plan = build_plan(options, model_path, dataset_dir, gpus)
+    bad_layout = plan_problems(plan.checks)  # verl would shrink the SFT batch or assert in GRPO after starting
+    if bad_layout:
+        raise UsageError(f"--gpus {gpus} does not fit the batch sizes:\n  " + "\n  ".join(bad_layout))
+    stale = plan.stale()
+    if stale:
+        raise UsageError(f"{root} holds stages run with other options:\n  " + "\n  ".join(stale) + "\nuse another --output-dir, "
+                         "or delete those markers (and, for a training stage, its folder under checkpoints/) to redo them")
 
-    sample = options.dataset_dir is None
-    if sample:
-        dataset_dir = root / "sample_data" / "Reason-RFT-CoT-Dataset"
-        options = replace(options, sft_size=options.sft_size if options.sft_size is not None else SAMPLE_SFT_SIZE)
-    else:
-        dataset_dir = options.dataset_dir.expanduser().resolve()
-    model_path = options.model_path
-    if options.model == "tiny" and model_path is None:
+    log = RunLog(root / "run.log", echo)
+    if note:
+        log(f"[prepare] {note}")
+    setup_log = root / "logs" / "setup.log"
+    if build_tiny and not (Path(model_path) / "config.json").is_file():
         from verl_reason_rft.tiny_model import build_tiny_qwen2_vl
 
-        model_path = str(build_tiny_qwen2_vl(root / "models" / "tiny"))
-    plan = build_plan(options, model_path, dataset_dir, gpus)
+        log(f"[model] building the tiny Qwen2-VL in {model_path}; log: {setup_log}")
+        with output_to(setup_log):
+            build_tiny_qwen2_vl(Path(model_path))
     write_bytes_atomic(root / "plan.sh", plan.script().encode())
     log(f"plan: {len(plan.stages)} stages, written to {root / 'plan.sh'}")
 
-    if sample and not (dataset_dir / "train_jsons").is_dir():
+    if sample and not plan.done(plan.stages[0]) and not (dataset_dir / "train_jsons").is_dir():
         from verl_reason_rft.data_prep.samples import generate_samples
 
         log(f"[samples] no --dataset-dir: generating the embedded sample dataset in {dataset_dir}")
-        generate_samples(dataset_dir, per_task=SAMPLE_PER_TASK, seed=0, tasks=[options.task])
+        with output_to(setup_log):
+            generate_samples(dataset_dir, per_task=SAMPLE_PER_TASK, seed=0, tasks=[options.task], progress=False, force=True)
     rc = execute(plan, plan.stages[:1], log)
     if rc:
         return rc
 
     pending_training = [s for s in plan.stages if s.trains and not plan.done(s)]
     if pending_training or plan_only:
-        log("[preflight] checking configs, processor, datasets and rewards (CPU)")
-        report = run_preflight(plan.checks, max_rows=options.max_rows)
-        text = report.render()
-        write_bytes_atomic(root / "preflight.txt", text.encode())
-        echo(text)
-        log(f"[preflight] {'passed' if report.ok else 'FAILED'} (report: {root / 'preflight.txt'})")
-        if not report.ok:
-            return 1
+        rc = _run_preflight(plan, options, log)
+        if rc:
+            return rc
 
     if plan_only:
+        write_bytes_atomic(root / "plan.sh", plan.script().encode())  # statuses as of now
         echo("\nPlan (also in " + str(root / "plan.sh") + "):\n" + plan.script())
         reason = "--dry-run" if options.dry_run else "no GPU found (torch.cuda.device_count() == 0)"
         log(f"{reason}: training needs GPUs (verl's SFT and GRPO trainers are CUDA-only). Data and configs are ready; "
@@ -303,11 +507,42 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
     return execute(plan, plan.stages[1:], log)
 
 
-def _prepare(dataset_dir: Path, data_dir: Path, task: str, sft_size: int) -> None:
-    """The prepare stage, run in this process."""
+def _run_preflight(plan: Plan, options: RunOptions, log: RunLog) -> int:
+    """The preflight, its third-party output in ``logs/preflight.log``; our report on the console."""
+    from verl_reason_rft.preflight import run_preflight
+
+    root = plan.root
+    log_file = root / "logs" / "preflight.log"
+    log(f"[preflight] checking configs, processor, datasets and rewards (CPU); log: {log_file}")
+    start = time.monotonic()
+    try:
+        with output_to(log_file):
+            report = run_preflight(plan.checks, max_rows=options.max_rows)
+    except Exception as exc:  # noqa: BLE001 - a crash of the check itself is a failed preflight, with its log
+        with log_file.open("a", encoding="utf-8") as f:
+            f.write(f"{type(exc).__name__}: {exc}\n")
+        log(f"[preflight] crashed: {type(exc).__name__}: {exc}; last lines of {log_file}:\n{_tail(log_file)}")
+        return 1
+    text = report.render()
+    write_bytes_atomic(root / "preflight.txt", text.encode())
+    log.echo(text)
+    log(f"[preflight] {'passed' if report.ok else 'FAILED'} in {_elapsed(time.monotonic() - start)} (report: {root / 'preflight.txt'})")
+    return 0 if report.ok else 1
+
+
+def _prepare(dataset_dir: Path, data_dir: Path, task: str, sft_size: int) -> str:
+    """The prepare stage, run in this process; its summary for the console."""
     from verl_reason_rft.data_prep.prepare import prepare
 
     report = prepare(dataset_dir, data_dir, tasks=[task], sft_size=sft_size)
     if not report.ok:
         raise RuntimeError(f"prepare could not read every input file; see {data_dir / 'prepare_report.json'}")
+    return report.summary()
 
+
+def _prepared(data_dir: Path, task: str, sft_size: int) -> bool:
+    """True when ``data_dir`` holds a finished prepare of ``task`` with this SFT slice (its report is written last)."""
+    from verl_reason_rft.data_prep.prepare import completed_inputs
+
+    inputs = completed_inputs(data_dir)
+    return inputs is not None and task in inputs.get("tasks", []) and inputs.get("sft_size") == sft_size

@@ -23,7 +23,8 @@ from verl_reason_rft.prompt_tokens import (
     exact_prompt_tokens,
     exact_sft_tokens,
 )
-from verl_reason_rft.recipe_config import SFT, compose_recipe
+from verl_reason_rft.gpu_layout import layout_problems
+from verl_reason_rft.recipe_config import GRPO, SFT, compose_recipe
 
 ERROR, WARNING = "error", "warning"
 DEFAULT_MAX_ROWS = 64
@@ -37,6 +38,9 @@ class StageCheck:
     name: str
     config_name: str
     overrides: tuple[str, ...] = ()
+    #: GPUs the SFT stage runs on (torchrun's world size), checked against its batch; None: not checked
+    #: (GRPO reads trainer.n_gpus_per_node × trainer.nnodes from its config)
+    gpus: int | None = None
 
 
 @dataclass(frozen=True)
@@ -372,6 +376,11 @@ def run_preflight(
     for check in checks:
         try:
             cfg = compose_recipe(check.config_name, check.overrides)
+            if check.config_name == GRPO and OmegaConf.is_missing(cfg, "sft_checkpoint"):
+                cfg.sft_checkpoint = "${model.path}"  # before stage 1 ran: its checkpoint keeps the base tokenizer
+                report.notes.append(f"{check.name}: sft_checkpoint not set; checked on the base model (model.path). "
+                                    "Training needs sft_checkpoint=<sft dir>/global_step_N/huggingface")
+            report.problems += [Problem(ERROR, check.name, text) for text in layout_problems(cfg, check.config_name, check.gpus)]
             OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)  # surfaces missing data_dir / bad interpolations
             if check.config_name == SFT:
                 OmegaConf.to_container(cfg.model, resolve=True, throw_on_missing=True)
@@ -381,5 +390,5 @@ def run_preflight(
                 _check_rl_stage(check, cfg, models, report, max_rows, reward_rows)
         except Exception as exc:  # noqa: BLE001 - each stage reports on its own
             report.problems.append(_config_error(check.name, exc))
-    report.notes = models.notes  # no repeats: _Models loads (and notes) each model path once
+    report.notes += models.notes  # no repeats: _Models loads (and notes) each model path once
     return report

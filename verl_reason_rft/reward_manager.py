@@ -37,7 +37,11 @@ SCORER = FunctionRef("verl_reason_rft.scoring", "score_or_raise")
 #: identical for every sample (verl takes the key list from the first one).
 #: ``score_time_s`` is one key for every task: verl groups validation metrics by ``data_source``,
 #: which gives the per-task timing, and a key per task would change with the installed plugins.
-EXTRA_INFO_KEYS = (*SCORE_KEYS, "timeout", "error", "score_time_s")
+#: ``acc`` repeats ``accuracy`` under the name verl's validation makes the headline: with an ``acc`` key
+#: ``val-core/<data_source>/acc/mean@1`` is the accuracy (without one verl headlines ``reward``, format + accuracy).
+EXTRA_INFO_KEYS = (*SCORE_KEYS, "acc", "timeout", "error", "score_time_s")
+#: keys that repeat another key under verl's name (left out of our training metrics)
+ALIASES = {"acc": "accuracy"}
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_NUM_PROCESSES = 2
 _OUR_SCORER_PATHS = {"verl_reason_rft.scoring", "pkg://verl_reason_rft.scoring", "pkg://verl_reason_rft/scoring"}
@@ -105,7 +109,7 @@ class Settings:
 
 def failed(kind: str, elapsed_s: float = 0.0) -> dict[str, float]:
     """``reward_extra_info`` for a sample that scored 0 because of a ``timeout`` or an ``error``."""
-    return {"score": 0.0, "format": 0.0, "accuracy": 0.0, "timeout": float(kind == "timeout"),
+    return {"score": 0.0, "format": 0.0, "accuracy": 0.0, "acc": 0.0, "timeout": float(kind == "timeout"),
             "error": float(kind == "error"), "score_time_s": float(elapsed_s)}
 
 
@@ -132,7 +136,7 @@ def to_extra_info(result: CallResult) -> tuple[dict[str, float], str]:
     bad = [key for key, number in numbers.items() if not math.isfinite(number)]
     if bad:
         return failed("error", result.elapsed_s), f"scorer returned non-finite {bad}: {value!r:.200}"
-    return {**numbers, "timeout": 0.0, "error": 0.0, "score_time_s": result.elapsed_s}, note
+    return {**numbers, "acc": numbers["accuracy"], "timeout": 0.0, "error": 0.0, "score_time_s": result.elapsed_s}, note
 
 
 @register(NAME)

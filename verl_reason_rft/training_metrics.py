@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-from verl_reason_rft.reward_manager import EXTRA_INFO_KEYS
+from verl_reason_rft.reward_manager import ALIASES, EXTRA_INFO_KEYS
 from verl_reason_rft.scoring import finite_float
 
 PREFIX = "reason_rft"
@@ -33,7 +33,7 @@ def reward_extra_metrics(infos: Iterable[Mapping[str, Any]], data_sources: Itera
         raise ValueError(f"{len(infos)} reward infos but {len(sources)} data sources")
     values: dict[str, list[float]] = defaultdict(list)
     for info, source in zip(infos, sources):
-        for key in EXTRA_INFO_KEYS:  # the reward manager's keys
+        for key in (k for k in EXTRA_INFO_KEYS if k not in ALIASES):  # the reward manager's keys, once each
             number = finite_float(info.get(key))
             if number is None:
                 continue

@@ -22,3 +22,17 @@ except Exception:  # noqa: BLE001 - anything here would otherwise vanish at DEBU
     logger.warning(
         "verl-reason-rft: registering the 'reason_rft' reward manager failed; run `reason-rft doctor`.\n%s", LOAD_ERROR
     )
+
+#: the traceback of a failed CPU-kit activation (VERL_PLATFORM=cpu), or None; also appended to LOAD_ERROR
+CPU_LOAD_ERROR: str | None = None
+
+try:
+    # VERL_PLATFORM=cpu only (a no-op otherwise): the CPU platform and the hf_cpu rollout backend,
+    # registered before verl first resolves its platform (verl_reason_rft/cpu/__init__.py)
+    from verl_reason_rft.cpu import activate as _activate_cpu_kit
+
+    _activate_cpu_kit()
+except Exception:  # noqa: BLE001 - same reason as above: verl would hide it at DEBUG level
+    CPU_LOAD_ERROR = traceback.format_exc()
+    LOAD_ERROR = (LOAD_ERROR or "") + CPU_LOAD_ERROR
+    logger.warning("verl-reason-rft: activating the CPU kit (VERL_PLATFORM=cpu) failed.\n%s", CPU_LOAD_ERROR)

@@ -1,8 +1,8 @@
 """The written parquet files load with verl's own dataset classes (tiny Qwen2-VL, offline).
 
 verl's multimodal ``__getitem__`` needs a Qwen2-VL processor, which transformers 5 builds only when
-torchvision imports (verl's image loader, qwen_vl_utils, imports it too). The test run vendors
-torchvision's Python parts (``tests/conftest.py``); where even that is missing, those checks are skipped.
+torchvision imports (verl's image loader, qwen_vl_utils, imports it too). The test command installs
+torchvision; where it is missing, those checks are skipped.
 Everything else (parquet reading, verl's prompt-length filter on the text) always runs.
 """
 

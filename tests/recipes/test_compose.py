@@ -81,6 +81,8 @@ GRPO_SPEC = {
     "reward.reason_rft": {"timeout_s": 5, "num_processes": 2},
     "trainer.v1.trainer_mode": "reason_rft",
     "ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES": "verl_reason_rft.trainer",
+    # per-step metrics JSONL for `reason-rft plot` (verl's FileLogger)
+    "trainer.logger": ["console", "file"],
 }
 #: SPEC §8 stage 1
 SFT_SPEC = {
@@ -99,6 +101,8 @@ SFT_SPEC = {
     "model._target_": "verl.workers.config.HFModelConfig",
     # verl's hf_model defaults are kept under the model option
     "model.use_remove_padding": True,
+    # per-step metrics JSONL for `reason-rft plot` (verl's FileLogger)
+    "trainer.logger": ["console", "file"],
 }
 
 
@@ -107,8 +111,13 @@ def _unrelated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+#: the stage-1 checkpoint stage 2 starts from (reason_rft requires one)
+SFT_CHECKPOINT = "/sft/global_step_100/huggingface"
+
+
 def _composed(config_name: str, *overrides: str):
-    return compose_recipe(config_name, ["data_dir=/data", *overrides])
+    start = [f"sft_checkpoint={SFT_CHECKPOINT}"] if config_name == GRPO else []
+    return compose_recipe(config_name, ["data_dir=/data", *start, *overrides])
 
 
 def _resolved(config_name: str, *overrides: str) -> dict:
@@ -139,7 +148,8 @@ def test_grpo_recipes_per_task_and_model(config_name: str, task: str, model: str
         "data.val_files": [f"/data/{task}/test_{b}.parquet" for b in benchmarks],
         "trainer.total_epochs": epochs,
         "actor_rollout_ref.rollout.limit_images": images,
-        "actor_rollout_ref.model.path": MODEL_PATHS[model],
+        # stage 2 starts from the SFT checkpoint, Zero from the base model
+        "actor_rollout_ref.model.path": SFT_CHECKPOINT if config_name == GRPO else MODEL_PATHS[model],
     }
     assert not _mismatches(c, expected)
     assert "hf_model" in c["actor_rollout_ref"]["actor"]["checkpoint"]["save_contents"]
@@ -232,12 +242,33 @@ def test_groups_listed_in_code_match_the_files() -> None:
 def test_tiny_model_has_no_default_path() -> None:
     # without a path nothing falls back to verl's placeholder model: the preflight names model.path
     assert _resolved(SFT, "model=tiny")["model"]["path"] is None
-    assert _resolved(GRPO, "model=tiny")["actor_rollout_ref"]["model"]["path"] is None
+    assert _resolved(ZERO, "model=tiny")["actor_rollout_ref"]["model"]["path"] is None
 
 
-def test_stage_two_starts_from_a_checkpoint_path() -> None:
-    c = _resolved(GRPO, "model=qwen2_vl_7b", "actor_rollout_ref.model.path=/sft/global_step_100/huggingface")
-    assert c["actor_rollout_ref"]["model"]["path"] == "/sft/global_step_100/huggingface"
+def test_stage_two_starts_from_the_sft_checkpoint() -> None:
+    c = _resolved(GRPO, "model=qwen2_vl_7b", "sft_checkpoint=/sft/global_step_7/huggingface")
+    assert c["actor_rollout_ref"]["model"]["path"] == "/sft/global_step_7/huggingface"
+    assert c["model"]["path"] == "Qwen/Qwen2-VL-7B-Instruct"  # the base model is not what the actor loads
+
+
+def test_stage_two_without_the_sft_checkpoint_fails_naming_it() -> None:
+    """Stage 2 never falls back to the base model: the missing checkpoint stops composition (as the TaskRunner resolves it)."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    composed = compose_recipe(GRPO, ["data_dir=/data", "model=qwen2_vl_2b"])
+    with pytest.raises(MissingMandatoryValue, match="sft_checkpoint"):
+        OmegaConf.to_container(composed, resolve=True)
+    with pytest.raises(MissingMandatoryValue, match="sft_checkpoint"):
+        composed.actor_rollout_ref.model.path
+    # only Zero starts from the base model
+    assert _resolved(ZERO, "model=qwen2_vl_2b")["actor_rollout_ref"]["model"]["path"] == "Qwen/Qwen2-VL-2B-Instruct"
+
+
+def test_verl_cli_refuses_stage_two_without_the_sft_checkpoint(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", TRAINER_MODULE[GRPO], f"--config-path={CONFIG_PATH}", f"--config-name={GRPO}",
+           "data_dir=/d", "--cfg", "job", "--resolve"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "sft_checkpoint" in done.stderr, done.stderr[-3000:]
 
 
 def test_prompt_templates_override_from_the_command_line() -> None:
@@ -261,7 +292,7 @@ def _cli(config_name: str, overrides: list[str], cwd: Path) -> dict:
 
 
 @pytest.mark.parametrize("config_name,overrides", [
-    (GRPO, ["task=spatial_transformation", "model=qwen2_5_vl_3b"]),
+    (GRPO, ["task=spatial_transformation", "model=qwen2_5_vl_3b", "sft_checkpoint=/sft/global_step_1/huggingface"]),
     (ZERO, ["task=structure_perception"]),
     (SFT, ["task=visual_counting", "model=tiny", "model.path=/m", "variant=ans_sft"]),
 ])
@@ -307,7 +338,8 @@ def _unread_keys(recipe_text: str, verl_source: str) -> list[str]:
     body = yaml.safe_load(recipe_text) or {}
     body.pop("defaults", None)
     body.pop("hydra", None)
-    body.pop("data_dir", None)  # our own top-level input, used through ${data_dir}
+    body.pop("data_dir", None)  # our own top-level inputs, used through ${data_dir} and ${sft_checkpoint}
+    body.pop("sft_checkpoint", None)
     unread = []
     for path in _leaf_keys(body) if body else ():
         dotted = ".".join(path)

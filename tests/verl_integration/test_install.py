@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -37,15 +39,36 @@ PROBE = textwrap.dedent("""
 """)
 
 
+def _running_site_dirs() -> list[str]:
+    """The running interpreter's package folders (a venv's own ones when it runs in a venv)."""
+    paths = sysconfig.get_paths()
+    dirs = [paths["purelib"], paths["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE and Path(site.getusersitepackages()).is_dir():
+        dirs.append(site.getusersitepackages())
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir()]
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
+    """A fresh venv that sees the *running* environment's packages (verl, torch, pip, setuptools) after its own.
+
+    ``--system-site-packages`` would reach the base interpreter's site-packages instead when the
+    tests run inside a venv (old setuptools without ``bdist_wheel``, none of the test extra). A
+    ``.pth`` file with plain folder lines puts the running environment's folders on ``sys.path``
+    behind the venv's own site-packages; their ``.pth`` files (our editable install) are not run,
+    so the non-editable copy installed here is the one imported. Offline: no build isolation.
+    """
     tmp = tmp_path_factory.mktemp("install")
     source = tmp / "src"
     shutil.copytree(REPO, source, ignore=SKIP)  # no build folders land in the checkout
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(tmp / "venv")], check=True)
-    python = tmp / "venv" / "bin" / "python"  # runs the system pip and setuptools, installs into the venv
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(source)],
-                   check=True, cwd=tmp)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp / "venv")], check=True)
+    python = tmp / "venv" / "bin" / "python"
+    (_site(tmp / "venv") / "_running_env.pth").write_text("\n".join(_running_site_dirs()) + "\n")
+    # the running environment's pip and setuptools build the wheel and install it into the venv
+    result = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", str(source)],
+                            cwd=tmp, capture_output=True, text=True)
+    assert result.returncode == 0, (f"pip install of a copy of the checkout failed (setuptools>=70.1 of the test extra builds "
+                                    f"the wheel offline):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return tmp / "venv"
 
 

@@ -33,6 +33,7 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
 def _check(out: dict) -> dict:
     info = out["reward_extra_info"]
     assert tuple(info) == EXTRA_INFO_KEYS
+    assert info["acc"] == info["accuracy"]  # verl's validation headline key, in every sample
     assert all(isinstance(v, float) and math.isfinite(v) for v in info.values())
     assert out["reward_score"] == info["score"]
     return info
@@ -50,7 +51,7 @@ async def test_scores_through_verls_loader_with_our_scorer(ppo_config, tokenizer
         manager.run_single(make_sample(WRONG, "3")),
         manager.run_single(make_sample("the answer is 3", "3", data_source="visual_counting")),
     )
-    assert _check(good) | {"score_time_s": 0} == {"score": 2.0, "format": 1.0, "accuracy": 1.0, "timeout": 0.0,
+    assert _check(good) | {"score_time_s": 0} == {"score": 2.0, "format": 1.0, "accuracy": 1.0, "acc": 1.0, "timeout": 0.0,
                                                    "error": 0.0, "score_time_s": 0}
     assert (_check(wrong)["format"], _check(wrong)["accuracy"]) == (1.0, 0.0)
     assert _check(sloppy)["format"] == 0.0 and _check(sloppy)["error"] == 0.0
@@ -121,3 +122,18 @@ def test_bad_settings_fail_at_construction(ppo_config):
         Settings.from_config(ppo_config(*BASE[:1], "+reward.reason_rft.timeout_s=0"))
     with pytest.raises(ValueError, match="num_processes"):
         Settings.from_config(ppo_config(*BASE[:1], "+reward.reason_rft.num_processes=0"))
+
+
+async def test_validation_headline_is_the_accuracy(ppo_config, tokenizer, make_sample):
+    """verl's own validation aggregation puts ``acc`` (not format + accuracy) under ``val-core``."""
+    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+
+    manager = load_reward_manager(ppo_config(*BASE), tokenizer)
+    outs = await asyncio.gather(*(manager.run_single(make_sample(text, "3")) for text in (GOOD, WRONG, "3", GOOD)))
+    infos = [_check(out) for out in outs]
+    # what verl's validation loop collects: "reward" plus every reward_extra_info key, one value per sample
+    collected = {"reward": [out["reward_score"] for out in outs], **{k: [i[k] for i in infos] for k in EXTRA_INFO_KEYS}}
+    metrics = PPOTrainer._val_metrics_update(None, ["clevr_math"] * 4, ["u0", "u1", "u2", "u3"], collected, [])
+    core = {k: v for k, v in metrics.items() if k.startswith("val-core/")}
+    assert core == {"val-core/clevr_math/acc/mean@1": pytest.approx(0.75)}  # GOOD, WRONG, untagged 3, GOOD
+    assert metrics["val-aux/clevr_math/reward/mean@1"] == pytest.approx((2 + 1 + 1 + 2) / 4)

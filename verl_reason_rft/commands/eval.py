@@ -1,4 +1,8 @@
-"""``reason-rft eval``: predictions for the test benchmarks with vLLM (GPU), the prompts training used."""
+"""``reason-rft eval``: predictions for the test benchmarks, the prompts training used.
+
+Engines: ``vllm`` (GPU; the default where vLLM is installed) or ``hf`` (transformers ``generate``,
+CPU or CUDA; the default elsewhere). Both get the same prompts, images and SPEC §7 sampling.
+"""
 
 from __future__ import annotations
 
@@ -35,19 +39,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="YAML overriding prompt templates, as given to training (layout of rewards/prompts.yaml)",
     )
-    parser.add_argument("--tensor-parallel-size", type=int, default=1)
+    parser.add_argument(
+        "--engine",
+        choices=("vllm", "hf"),
+        default=None,
+        help="vllm (GPU) or hf (transformers generate, CPU or CUDA); default: vllm if importable, else hf",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="hf engine only: cpu, cuda, cuda:N or auto (CUDA when available; bf16 there, fp32 on CPU)",
+    )
+    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm engine only")
     parser.add_argument("--max-pixels", type=int, default=480000, help="image resize bound, as in training")
     parser.add_argument("--min-pixels", type=int, default=3136, help="image resize bound, as in training")
     parser.add_argument("--max-new-tokens", type=int, default=768)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=256, help="questions handed to vLLM at a time")
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9)
-    parser.add_argument("--max-model-len", type=int, default=None)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="questions generated at a time (default: 256 for vllm, 8 for hf, left-padded)",
+    )
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vllm engine only")
+    parser.add_argument("--max-model-len", type=int, default=None, help="vllm engine only")
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions of each benchmark")
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="build every request and render the first prompt of each benchmark, without vLLM (CPU)",
+        help="build every request and render the first prompt of each benchmark, without generating (CPU)",
     )
 
 
@@ -65,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
         benchmarks = gen.resolve_benchmarks(args.benchmarks)
     except UnknownDataSource as err:
         return _fail(str(err), 2)
-    if not args.dry_run:
+    engine = args.engine or gen.default_engine()
+    if not args.dry_run and engine == "vllm":
         try:
             gen.require_vllm()
         except gen.VLLMUnavailable as err:
-            return _fail(f"{err} (or use --dry-run to check the requests on CPU)", 2)
+            return _fail(f"{err}; --dry-run checks the requests on CPU", 2)
     try:
         requests = {
             source: gen.read_requests(
@@ -100,20 +121,36 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     flat = [r for items in requests.values() for r in items]
-    records = gen.generate(
-        args.model,
-        flat,
-        tensor_parallel_size=args.tensor_parallel_size,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        gpu_memory_utilization=args.gpu_memory_utilization,
-        max_model_len=args.max_model_len,
-    )
+    if engine == "hf":
+        from verl_reason_rft import hf_generation
+
+        try:
+            records = hf_generation.generate_hf(
+                args.model,
+                flat,
+                max_new_tokens=args.max_new_tokens,
+                seed=args.seed,
+                batch_size=args.batch_size or hf_generation.DEFAULT_BATCH_SIZE,
+                device=args.device,
+            )
+        except (OSError, ValueError) as err:
+            return _fail(f"cannot generate with {args.model} (hf engine): {err}")
+    else:
+        records = gen.generate(
+            args.model,
+            flat,
+            tensor_parallel_size=args.tensor_parallel_size,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+            batch_size=args.batch_size or 256,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            max_model_len=args.max_model_len,
+        )
     out = Path(args.output_dir)
     predictions = gen.write_predictions(records, out / "predictions.jsonl")
     config = {
         "model": args.model,
+        "engine": engine,
         "benchmarks": {source: len(items) for source, items in requests.items()},
         "prompt_style": args.prompt_style,
         "prompts": args.prompts,

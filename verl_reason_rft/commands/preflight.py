@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS,
                         help="rows per split to measure (0: all; missing images are checked on all rows)")
+    parser.add_argument("--gpus", type=int, default=None,
+                        help="GPUs the SFT stage will run on (torchrun's nnodes x nproc-per-node), checked against data.train_batch_size; "
+                             "GRPO reads trainer.n_gpus_per_node x trainer.nnodes")
     parser.add_argument("--reward-rows", type=int, default=DEFAULT_REWARD_ROWS, help="rows per split for the reward self-test")
 
 
@@ -29,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
     from verl_reason_rft.preflight import StageCheck, run_preflight
 
     names = args.config_names or list(DEFAULT_RECIPES)
-    report = run_preflight([StageCheck(name, name, tuple(args.overrides)) for name in names], args.max_rows, args.reward_rows)
+    report = run_preflight([StageCheck(name, name, tuple(args.overrides), gpus=args.gpus) for name in names], args.max_rows, args.reward_rows)
     print(report.render())
     return 0 if report.ok else 1
