@@ -49,4 +49,4 @@ def test_pipeline_stage_cannot_start_from_a_weightless_checkpoint(tmp_path: Path
     with pytest.raises(WeightlessCheckpoint, match=str(hf)):
         _resolved_argv(stage, plan)
     (hf / "model.safetensors").write_text("{}")
-    assert _resolved_argv(stage, plan)[-1] == f'sft_checkpoint="{hf}"'
+    assert _resolved_argv(stage, plan)[-1] == f"sft_checkpoint={hf}"

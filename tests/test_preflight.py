@@ -40,6 +40,34 @@ def test_grpo_passes_on_prepared_samples(tiny_model_dir: Path, prepared_dir: Pat
         assert stats.reward_ok.endswith("ok") and not stats.reward_ok.startswith("0/")
 
 
+def test_grpo_prompt_tokens_are_exact_without_a_processor(tiny_model_dir: Path, prepared_dir: Path, monkeypatch) -> None:
+    """Where transformers cannot build the processor (no torchvision), the counts come from the processor config
+    and equal verl's processor-based ``len(input_ids)``: no ``~`` estimate."""
+    import verl.utils
+    from verl.trainer.ppo.utils import create_rl_dataset
+    from verl.utils import hf_processor
+
+    from verl_reason_rft.prompt_tokens import verl_prompt_tokens
+    from verl_reason_rft.recipe_config import compose_recipe
+
+    processor = hf_processor(str(tiny_model_dir))
+    check = _grpo(tiny_model_dir, prepared_dir)
+    cfg = compose_recipe(check.config_name, check.overrides)
+    cfg.data.filter_overlong_prompts = False
+    ds = create_rl_dataset([str(prepared_dir / TASK / "rl.parquet")], cfg.data, processor.tokenizer, processor)
+    expected = [verl_prompt_tokens(ds, ds.dataframe[i]) for i in range(len(ds))]
+
+    def no_processor(*args, **kwargs):
+        raise ImportError("Qwen2VLVideoProcessor requires the Torchvision library")  # what transformers raises then
+
+    monkeypatch.setattr(verl.utils, "hf_processor", no_processor)
+    report = run_preflight([check])
+    assert report.ok, report.render()
+    rl = next(s for s in report.rl if s.split == "rl.parquet")
+    assert rl.exact and rl.tokens == expected
+    assert "~" not in report.render().split("note:")[0]  # the GRPO table (the note mentions SFT estimates)
+
+
 def test_sft_passes_on_prepared_samples(tiny_model_dir: Path, prepared_dir: Path) -> None:
     report = run_preflight([StageCheck("sft", SFT, _overrides(tiny_model_dir, prepared_dir))])
     assert report.ok, report.render()

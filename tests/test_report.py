@@ -132,6 +132,7 @@ def test_table_sits_beside_the_paper_rows(predictions, tmp_path):
         assert cells == ["—" if numbers[s] is None else f"{numbers[s]:.2f}" for s in BENCHMARKS]
     assert "| 7B Reason-RFT (paper) ← | 95.60 |" in table
     assert "super_clevr split into two subsets" in table and "60.00 / 28.40" in table
+    assert "- The paper freezes the vision tower and merger during stage-1 SFT; our SFT" in table  # a known difference
     assert "| geomath |" in table and "choice" in table
 
 

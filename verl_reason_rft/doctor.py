@@ -171,6 +171,23 @@ def check_vision_stack() -> Check:
     return Check(name, True, f"torchvision {torchvision.__version__}")
 
 
+def check_trainer_mode() -> Check:
+    """``trainer.v1.trainer_mode=reason_rft`` resolves in a fresh process as in main_ppo's TaskRunner, with
+    this environment but no ``VERL_USE_EXTERNAL_MODULES`` (an existing Ray cluster's workers have none)."""
+    from verl_reason_rft.trainer_registration import FIX, TRAINER_MODE, probe_fresh_process
+
+    name = f"trainer_mode '{TRAINER_MODE}'"
+    ok, detail = probe_fresh_process(TRAINER_MODE)
+    if not ok:
+        return Check(name, False, f"a fresh process importing verl's trainer registry gets: {detail}", FIX)
+    resolved, _, early = detail.removeprefix("RESOLVED ").partition(" EARLY ")
+    if early.strip():
+        return Check(name, False, f"resolves to {resolved}, but `import verl` alone already imported {early.strip()} "
+                     "(every Ray process, vLLM servers included, would import verl's whole trainer)",
+                     "unset VERL_USE_EXTERNAL_MODULES in the environment; the plugin registers the trainer lazily")
+    return Check(name, True, f"resolves to {resolved} where verl looks it up (registered lazily, no environment variable)")
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
     check_verl_version,
     check_plugin_policy,
@@ -178,6 +195,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     check_reward_manager_registered,  # before the next check, which imports the plugin itself
     check_plugin_loaded_by_verl,
     check_scorer_loads,
+    check_trainer_mode,
     check_task_registry,
     check_vision_stack,
 )

@@ -33,6 +33,12 @@ PAPER_ROWS: Mapping[str, Mapping[str, float | None]] = MappingProxyType(
 
 DEFAULT_PAPER_ROW = "2B Reason-RFT"
 
+#: a known difference of our training from the paper's, shown under every comparison with its rows
+FROZEN_VISION_NOTE = (
+    "The paper freezes the vision tower and merger during stage-1 SFT; our SFT (verl 0.9.1's sft_trainer) trains them: "
+    "verl declares actor.freeze_vision_tower but no engine reads it, and its SFT engine offers no clean hook to freeze "
+    "parameters (see the README, GPU machines and clusters)."
+)
 SUPER_CLEVR_NOTE = (
     "The paper reports super_clevr split into two subsets, not as one number "
     "(2B Reason-RFT: 60.00 / 28.40; 7B Reason-RFT: 56.13 / 35.60); the test file holds both "

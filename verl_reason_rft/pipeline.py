@@ -21,6 +21,7 @@ Layout of the output folder ``O``::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -248,7 +249,7 @@ class RunLog:
 
 
 class _Forward:
-    """A text stream writing to ``target``; handlers that kept a reference write to the console once the capture ends."""
+    """A text stream writing to ``target``: the current stage log during a capture, else the console."""
 
     def __init__(self, target) -> None:
         self.target = target
@@ -266,27 +267,41 @@ class _Forward:
         return self.target.fileno()
 
 
+#: one stream for every capture, so handlers created during one (transformers' logger) follow the next
+_FORWARD = _Forward(sys.__stderr__)
+
+
+def _stream_handlers(streams: Sequence[object]) -> list[logging.StreamHandler]:
+    loggers = [logging.getLogger(), *(l for l in logging.Logger.manager.loggerDict.values() if isinstance(l, logging.Logger))]
+    return [h for lg in loggers for h in lg.handlers
+            if type(h) is logging.StreamHandler and h.stream in streams]  # not FileHandler, not lastResort (follows sys.stderr)
+
+
 @contextmanager
 def output_to(log_file: Path) -> Iterator[None]:
-    """Send everything printed or warned in this process (and its child processes) to ``log_file``."""
+    """Send everything printed, logged or warned in this process (and its child processes) to ``log_file``."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     with log_file.open("a", encoding="utf-8", buffering=1) as log:
         saved_fds = [os.dup(1), os.dup(2)]
-        saved_streams, saved_show = (sys.stdout, sys.stderr), warnings.showwarning
-        stream = _Forward(log)
+        saved_streams, saved_show, saved_target = (sys.stdout, sys.stderr), warnings.showwarning, _FORWARD.target
+        handlers = _stream_handlers([*saved_streams, sys.__stdout__, sys.__stderr__])  # bound to the console before now
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-        sys.stdout = sys.stderr = stream
-        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: stream.write(
+        _FORWARD.target = log
+        sys.stdout = sys.stderr = _FORWARD
+        handler_streams = [(h, h.setStream(_FORWARD)) for h in handlers]
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: _FORWARD.write(
             warnings.formatwarning(message, category, filename, lineno, line))
         try:
             yield
         finally:
-            stream.flush()
+            _FORWARD.flush()
+            for handler, stream in handler_streams:
+                handler.setStream(stream)
             sys.stdout, sys.stderr = saved_streams
-            stream.target = saved_streams[1]
+            _FORWARD.target = saved_target
             warnings.showwarning = saved_show
             for fd, saved in zip((1, 2), saved_fds):
                 os.dup2(saved, fd)

@@ -16,13 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from verl_reason_rft.prompt_tokens import (
-    VisionRule,
-    estimated_prompt_tokens,
-    estimated_sft_tokens,
-    exact_prompt_tokens,
-    exact_sft_tokens,
-)
+from verl_reason_rft.prompt_tokens import VisionRule, estimated_sft_tokens, exact_sft_tokens
 from verl_reason_rft.gpu_layout import layout_problems
 from verl_reason_rft.recipe_config import GRPO, SFT, compose_recipe
 
@@ -140,24 +134,32 @@ class _Models:
     """Tokenizer/processor per model path, loaded once with verl's own helpers."""
 
     def __init__(self) -> None:
-        self.cache: dict[str, tuple[Any, Any, VisionRule]] = {}
+        self.cache: dict[str, tuple[Any, Any, VisionRule | None]] = {}
         self.notes: list[str] = []
 
-    def get(self, path: str) -> tuple[Any, Any, VisionRule]:
+    def get(self, path: str) -> tuple[Any, Any, VisionRule | None]:
         if path not in self.cache:
             from verl.utils import hf_processor, hf_tokenizer
+
+            from verl_reason_rft.prompt_tokens import UnsupportedProcessor
 
             tokenizer = hf_tokenizer(path)
             try:
                 processor = hf_processor(path)
             except ImportError:  # transformers builds Qwen2-VL processors only with torchvision
                 processor = None
+            try:
+                rule = VisionRule.from_model(path)
+            except UnsupportedProcessor as exc:
+                rule = None
+                self.notes.append(f"{path}: {exc}: GRPO prompt tokens are "
+                                  + ("counted by running the processor on each row" if processor is not None else "not counted"))
             if processor is None:
                 self.notes.append(
-                    f"no multimodal processor for {path} (transformers needs torchvision for Qwen2-VL's): token counts "
-                    "marked ~ are estimated from the chat template and Qwen2-VL's image-token rule"
+                    f"no multimodal processor for {path} (transformers needs torchvision for Qwen2-VL's): GRPO prompt tokens are "
+                    "exact from its processor config (the length filter's count); SFT token counts marked ~ are estimated"
                 )
-            self.cache[path] = (tokenizer, processor, VisionRule.from_model(path))
+            self.cache[path] = (tokenizer, processor, rule)
         return self.cache[path]
 
 
@@ -175,15 +177,23 @@ def _check_trainer_mode(cfg, stage: str) -> list[Problem]:
     from verl.trainer.ppo.v1 import get_trainer_cls
     from verl.utils.import_utils import import_external_libs
 
+    from verl_reason_rft.trainer_registration import FIX, TRAINER_MODULES
+
     env = cfg.ray_kwargs.ray_init.get("runtime_env", {}).get("env_vars", {}) or {}
     value = str(env.get("VERL_USE_EXTERNAL_MODULES") or "")
     modules = value.split(",") if value else []  # split as verl/__init__.py splits it in every Ray process
+    policy = str(env.get("VERL_USE_EXTERNAL_PLUGINS") or os.environ.get("VERL_USE_EXTERNAL_PLUGINS", "auto")).strip().lower()
+    plugin_loads = policy == "auto" or "reason_rft" in {p.strip() for p in policy.split(",")}
+    mode = str(cfg.trainer.v1.trainer_mode)
+    if mode.startswith("reason_rft") and not plugin_loads and not any(m.startswith("verl_reason_rft") for m in modules):
+        return [Problem(ERROR, stage, f"trainer.v1.trainer_mode={mode} but VERL_USE_EXTERNAL_PLUGINS={policy!r} stops verl from "
+                        f"loading our plugin in the TaskRunner, which then raises Unknown trainer '{mode}'; {FIX}")]
     try:
         import_external_libs(modules)
         get_trainer_cls(cfg.trainer.v1.trainer_mode)
     except Exception as exc:  # noqa: BLE001 - reported, with the setting to change
         return [Problem(ERROR, stage, f"trainer.v1.trainer_mode={cfg.trainer.v1.trainer_mode!r} does not resolve "
-                        f"(modules imported: {modules}): {type(exc).__name__}: {exc}; set trainer.v1.trainer_mode=sync for plain verl")]
+                        f"(modules imported: {modules}, then {list(TRAINER_MODULES)} by our plugin): {type(exc).__name__}: {exc}; {FIX}")]
     return []
 
 
@@ -225,23 +235,33 @@ def _reward_self_test(rows: Sequence[dict], reward_kwargs: dict, stage: str, spl
     return (f"{passed}/{len(rows)} ok" if rows else "-"), problems
 
 
-def _rl_split(ds, stats: SplitStats, tokenizer, processor, rule: VisionRule, max_rows: int) -> list[tuple[int, str]]:
-    """Fill token/image stats for the first ``max_rows`` rows; returns (row, error) for rows that fail."""
+def _rl_split(ds, stats: SplitStats, model_path: str, tokenizer, processor, rule: VisionRule | None, max_rows: int) -> list[tuple[int, str]]:
+    """Fill token/image stats for the first ``max_rows`` rows; returns (row, error) for rows that fail.
+
+    Token counts are the dataset's own length-filter count (``prompt_tokens.PromptCounter``): exact, no
+    processor run per row, and without torchvision from the model's processor config."""
     from tqdm import tqdm
 
-    errors = []
+    from verl_reason_rft.prompt_tokens import PromptCounter, measure_dataset, verl_prompt_tokens
+
     n = len(ds) if max_rows <= 0 else min(len(ds), max_rows)
-    for i in tqdm(range(n), desc=f"{stats.stage} {stats.split}", unit="row", leave=False):
-        row = ds.dataframe[i]
-        images = row.get(ds.image_key) or []
-        stats.max_images = max(stats.max_images, len(images))
-        try:
-            length = exact_prompt_tokens(ds, row) if processor is not None else estimated_prompt_tokens(tokenizer, rule, row[ds.prompt_key], images)
-        except Exception as exc:  # noqa: BLE001 - verl drops such rows with a traceback; we name them
-            errors.append((i, f"{type(exc).__name__}: {exc}"))
-            continue
-        stats.tokens.append(length)
+    if ds.image_key in ds.dataframe.column_names:
+        stats.max_images = max((len(r or []) for r in ds.dataframe.select(range(n))[ds.image_key]), default=0)
     stats.checked = n
+    if rule is not None:
+        counter = PromptCounter.for_dataset(ds) if processor is not None else PromptCounter.for_model(model_path, tokenizer, ds)
+        measured = measure_dataset(ds, ds.dataframe, counter, limit=n, desc=f"{stats.stage} {stats.split}")
+        stats.tokens = [t for t in measured.lengths if t is not None]
+        errors = measured.failures
+    elif processor is not None:  # not a Qwen2-VL-family processor: verl's own measure, row by row
+        errors = []
+        for i in tqdm(range(n), desc=f"{stats.stage} {stats.split}", unit="row", leave=False):
+            try:
+                stats.tokens.append(verl_prompt_tokens(ds, ds.dataframe[i]))
+            except Exception as exc:  # noqa: BLE001 - verl drops such rows with a traceback; we name them
+                errors.append((i, f"{type(exc).__name__}: {exc}"))
+    else:
+        stats.exact, errors = False, []
     stats.over_limit = sum(t > stats.limit for t in stats.tokens) + len(errors)
     return errors
 
@@ -286,11 +306,12 @@ def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightRe
         except Exception as exc:  # noqa: BLE001 - a missing file, missing images, a bad column ...
             report.problems.append(Problem(ERROR, stage, f"{split}: {type(exc).__name__}: {exc}"))
             continue
-        stats = SplitStats(stage, split, rows=len(ds), limit=limit, image_limit=image_limit, exact=processor is not None)
-        errors = _rl_split(ds, stats, tokenizer, processor, rule, max_rows)
+        stats = SplitStats(stage, split, rows=len(ds), limit=limit, image_limit=image_limit)
+        errors = _rl_split(ds, stats, model_path, tokenizer, processor, rule, max_rows)
         report.rl.append(stats)
         for i, error in errors[:3]:
-            report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} row {i}: verl cannot build this prompt ({error}); verl drops such rows"))
+            report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} row {i}: this prompt cannot be built ({error}); ReasonRFTRLDataset's length filter raises on it "
+                                           "(data.length_filter=verl drops it silently)"))
         if stats.rows == 0:
             report.problems.append(no_rows)
         elif stats.checked and stats.over_limit == stats.checked:
@@ -343,7 +364,7 @@ def _check_sft_stage(check: StageCheck, cfg, models: _Models, report: PreflightR
                     total, assistant = exact_sft_tokens(ds, i)
                 else:
                     row = ds.dataframe.iloc[i]
-                    total, assistant = estimated_sft_tokens(tokenizer, rule, list(row[ds.messages_key]), list(row.get(ds.image_key, None) or []))
+                    total, assistant = estimated_sft_tokens(tokenizer, rule or VisionRule(), list(row[ds.messages_key]), list(row.get(ds.image_key, None) or []))
             except Exception as exc:  # noqa: BLE001
                 failures.append((i, f"{type(exc).__name__}: {exc}"))
                 continue

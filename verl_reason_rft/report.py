@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from verl_reason_rft.data_prep.atomic import write_bytes_atomic
 from verl_reason_rft.evaluation import EVAL_MODES, score_prediction
-from verl_reason_rft.paper_results import BENCHMARKS, DEFAULT_PAPER_ROW, PAPER_ROWS, SUPER_CLEVR_NOTE, paper_row
+from verl_reason_rft.paper_results import BENCHMARKS, DEFAULT_PAPER_ROW, FROZEN_VISION_NOTE, PAPER_ROWS, SUPER_CLEVR_NOTE, paper_row
 from verl_reason_rft.tasks import UnknownDataSource, get_task
 
 _SHOWN_PROBLEMS = 20
@@ -241,7 +241,7 @@ def markdown_table(report: ScoreReport) -> str:
                 f"| {b.data_source} | {_cell(b.score)} (n={b.n}) | {_cell(b.choice.score)} (n={b.choice.n}) "
                 f"| {_cell(b.non_choice.score)} (n={b.non_choice.n}) |"
             )
-    notes = []
+    notes = [FROZEN_VISION_NOTE]
     if "super_clevr" in sources:
         notes.append(SUPER_CLEVR_NOTE)
     if report.skipped_lines:

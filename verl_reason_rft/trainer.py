@@ -10,10 +10,10 @@ The registry name doubles as verl's mode switch (``trainer_mode == "sync"`` pick
 replay buffer, refill and checkpoint behaviour in ``trainer_base.py:153,731,902,912,1004,1499``),
 so the trainer runs on a copy of the config with ``trainer.v1.trainer_mode=sync``.
 
-Importing this module imports verl's whole trainer (seconds), so it is not part of the
-``verl.plugins`` entry point; enable it in the TaskRunner with verl's
-``VERL_USE_EXTERNAL_MODULES=verl_reason_rft.trainer`` (the recipes set it through
-``ray_kwargs.ray_init.runtime_env.env_vars``).
+Importing this module imports verl's whole trainer (seconds), so the ``verl.plugins`` entry point
+does not import it directly: :mod:`verl_reason_rft.trainer_registration` imports it right after a
+process imports verl's trainer registry (``verl.trainer.ppo.v1``), i.e. only in the TaskRunner and
+other processes that look trainers up, with no environment variable.
 """
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ import logging
 from typing import Any, Callable
 
 from omegaconf import DictConfig, open_dict
-from verl.trainer.ppo.v1.trainer_base import register_trainer
+
+from verl_reason_rft.cpu import activate as _activate_cpu_kit
+
+# VERL_PLATFORM=cpu only (a no-op otherwise): when this module is named in VERL_USE_EXTERNAL_MODULES,
+# verl imports it before the entry points, and verl's trainer resolves the platform at import time
+_activate_cpu_kit()
+
+from verl.trainer.ppo.v1.trainer_base import register_trainer  # noqa: E402
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from verl_reason_rft.training_metrics import reward_extra_metrics, unwrap_reward_extra_info

@@ -1,7 +1,8 @@
 """Target of our ``verl.plugins`` entry point: verl imports it in every process that imports verl.
 
-Importing it registers the ``reason_rft`` reward manager. verl logs a failing plugin only
-at DEBUG, so a failure here is logged at WARNING and kept in :data:`LOAD_ERROR` for
+Importing it registers the ``reason_rft`` reward manager, and arranges for ``trainer_mode=reason_rft``
+to register as soon as the process imports verl's trainer registry
+(:mod:`verl_reason_rft.trainer_registration`). verl logs a failing plugin only at DEBUG, so a failure here is logged at WARNING and kept in :data:`LOAD_ERROR` for
 ``reason-rft doctor`` instead of being raised into verl's silence.
 """
 
@@ -22,6 +23,16 @@ except Exception:  # noqa: BLE001 - anything here would otherwise vanish at DEBU
     logger.warning(
         "verl-reason-rft: registering the 'reason_rft' reward manager failed; run `reason-rft doctor`.\n%s", LOAD_ERROR
     )
+
+try:
+    # trainer.v1.trainer_mode=reason_rft: registered when this process imports verl's trainer registry
+    # (verl.trainer.ppo.v1), so only the processes that look trainers up import our trainer
+    from verl_reason_rft.trainer_registration import install as _install_trainer_registration
+
+    _install_trainer_registration()
+except Exception:  # noqa: BLE001 - same reason: verl would hide it at DEBUG level
+    LOAD_ERROR = (LOAD_ERROR or "") + traceback.format_exc()
+    logger.warning("verl-reason-rft: installing the trainer_mode=reason_rft registration failed.\n%s", LOAD_ERROR)
 
 #: the traceback of a failed CPU-kit activation (VERL_PLATFORM=cpu), or None; also appended to LOAD_ERROR
 CPU_LOAD_ERROR: str | None = None

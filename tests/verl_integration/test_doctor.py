@@ -21,6 +21,7 @@ def test_green_against_the_real_verl_import(tmp_path):
     assert "✘" not in result.stdout
     assert "✔ reward manager 'reason_rft': resolves to verl_reason_rft.reward_manager.ReasonRFTRewardManager" in result.stdout
     assert "✔ verl loaded the plugin" in result.stdout and "checks passed" in result.stdout
+    assert "✔ trainer_mode 'reason_rft': resolves to verl_reason_rft.trainer.ReasonRFTTrainer" in result.stdout
 
 
 def test_missing_torchvision_is_a_warning_not_a_failure(monkeypatch, capsys):
@@ -42,6 +43,8 @@ def test_red_when_verl_plugins_are_disabled(tmp_path):
     assert "✘ VERL_USE_EXTERNAL_PLUGINS" in lines and "✘ reward manager 'reason_rft'" in lines
     assert "Unknown reward manager: reason_rft" in lines and "fix: " in lines
     assert "✘ verl loaded the plugin" in lines
+    assert "✘ trainer_mode 'reason_rft'" in lines and "Unknown trainer 'reason_rft'" in lines
+    assert "trainer.v1.trainer_mode=sync" in lines  # the fix is named
 
 
 def test_red_when_every_task_plugin_is_blocked(tmp_path):

@@ -71,9 +71,14 @@ class HFRolloutServer:
     """One rollout server on the CPU: holds a copy of the policy and generates with HF ``generate``."""
 
     def __init__(self, config: Any, model_config: Any, replica_rank: int = 0, **kwargs: Any) -> None:
+        from omegaconf import DictConfig
         from verl.utils.config import omega_conf_to_dataclass
+        from verl.workers.config import HFModelConfig
 
-        self.config = omega_conf_to_dataclass(config) if not hasattr(config, "response_length") else config
+        # verl's replicas hand the configs over as DictConfigs (as vLLMHttpServer._init_*config converts them)
+        self.config = omega_conf_to_dataclass(config) if isinstance(config, DictConfig) else config
+        if isinstance(model_config, DictConfig):
+            model_config = omega_conf_to_dataclass(model_config, dataclass_type=HFModelConfig)
         self.model_config = model_config
         self.replica_rank = replica_rank
         path = model_config.local_path or model_config.path
@@ -118,6 +123,10 @@ class HFRolloutServer:
             raise ValueError("hf_cpu rollout: the prompt has images but the model has no image processor")
         encoded = self.processor.image_processor(images=list(image_data), return_tensors="pt", **(mm_kwargs or {}))
         inputs = {key: encoded[key] for key in ("pixel_values", "image_grid_thw") if key in encoded}
+        if hasattr(self.processor, "create_mm_token_type_ids"):
+            # transformers 5 computes Qwen-VL's M-RoPE positions from these (image tokens: 1); without
+            # them generation silently falls back to 1-D positions the model was never trained on
+            inputs["mm_token_type_ids"] = torch.tensor(self.processor.create_mm_token_type_ids([prompt_ids]))
         grid = inputs.get("image_grid_thw")
         image_pad = self.tokenizer.get_vocab().get("<|image_pad|>")
         if grid is not None and image_pad is not None:
