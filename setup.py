@@ -10,6 +10,7 @@ from setuptools import setup
 PACKAGES = {
     "verl_reason_rft": "verl_reason_rft",
     "verl_reason_rft.commands": "verl_reason_rft/commands",
+    "verl_reason_rft.cpu": "verl_reason_rft/cpu",
     "verl_reason_rft.data": "verl_reason_rft/data",
     "verl_reason_rft.rewards": "rewards",
     "verl_reason_rft.data_prep": "data_prep",
@@ -17,6 +18,7 @@ PACKAGES = {
     "verl_reason_rft.recipes.task": "recipes/task",
     "verl_reason_rft.recipes.model": "recipes/model",
     "verl_reason_rft.recipes.variant": "recipes/variant",
+    "verl_reason_rft.recipes.cpu": "recipes/cpu",
 }
 
 setup(

@@ -50,7 +50,7 @@ def test_eval_hf_writes_predictions_for_every_benchmark(prepared_dir, tiny_model
     out = tmp_path / "eval"
     args = ["eval", "--engine", "hf", "--model", str(tiny_model_dir), "--benchmarks", "visual_counting",
             "spatial_transformation", "--output-dir", str(out), "--data-dir", str(prepared_dir), "--limit", "2",
-            "--max-new-tokens", "8", "--batch-size", "3"]  # fmt: skip
+            "--max-new-tokens", "8", "--batch-size", "3", "--threads", "1"]  # fmt: skip
     assert main(args) == 0
     sources = ["clevr_math", "super_clevr", "trance", "trance_left", "trance_right"]
     expected = [r for s in sources for r in gen.read_requests(gen.prepared_test_file(prepared_dir, s), limit=2)]
@@ -116,7 +116,7 @@ def test_vision_tokens_are_never_generated(vision_loving_model, prepared_dir):
     assert processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True) == ["", ""]
 
     # the engine suppresses them: real text comes out instead
-    records = hfg.generate_hf(str(path), requests, max_new_tokens=6, batch_size=2, device="cpu")
+    records = hfg.generate_hf(str(path), requests, max_new_tokens=6, batch_size=2, device="cpu", threads=1)
     assert [r["id"] for r in records] == [r.id for r in requests]
     assert all(r["prediction"] for r in records)
     token_ids = processor.tokenizer([r["prediction"] for r in records], add_special_tokens=False)["input_ids"]

@@ -88,7 +88,12 @@ def test_count_equals_processor_input_ids_on_random_images(rows, sizes, pixels, 
     ds = rows.dataset(sizes, pixels, text)
     ours = PromptCounter.for_dataset(ds).measure([ds._build_messages(ds.dataframe[0], key=ds.prompt_key)])
     from_files = PromptCounter.for_model(str(rows.model), rows.processor.tokenizer, ds)
-    assert ours.lengths == [verl_prompt_tokens(ds, ds.dataframe[0])]
+    try:
+        expected = verl_prompt_tokens(ds, ds.dataframe[0])
+    except Exception:  # noqa: BLE001 - e.g. a thin image that resizes to zero pixels: verl's filter drops the row
+        assert ours.lengths == [None] and len(ours.failures) == 1
+        return
+    assert ours.lengths == [expected]
     assert from_files.count(ds._build_messages(ds.dataframe[0], key=ds.prompt_key)) == ours.lengths[0]
 
 

@@ -32,7 +32,7 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Sequence
 
 from verl_reason_rft.checkpoints import TRACKER, latest_hf_checkpoint
 from verl_reason_rft.data_prep.atomic import write_bytes_atomic

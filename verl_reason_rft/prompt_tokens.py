@@ -137,7 +137,10 @@ class VisionRule:
             height, width = fetch_resize(int(entry["resized_height"]), int(entry["resized_width"]), factor, None, None)
         else:
             width, height = image_size(entry["image"] if "image" in entry else entry["image_url"])
+            size = f"{width}x{height}"
             height, width = fetch_resize(height, width, factor, entry.get("min_pixels"), entry.get("max_pixels"))
+            if not height or not width:  # verl's image loader fails on it too (PIL cannot resize to zero)
+                raise ValueError(f"a {size} image resizes to {width}x{height} under max_pixels={entry.get('max_pixels')} (qwen-vl-utils' smart_resize)")
         if self.do_resize:
             from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 

@@ -310,6 +310,7 @@ OUR_KEYS = {
     "data.min_pixels": "data/images.py",
     "data.prompt_templates": "data/prompt_config.py",
     "data.prompt_style": "data/prompt_config.py",
+    "data.length_filter": "data/rl_dataset.py",
     "reward.reward_kwargs": "reward_manager.py",
     "reward.reason_rft.timeout_s": "reward_manager.py",
     "reward.reason_rft.num_processes": "reward_manager.py",

@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="hf engine only: cpu, cuda, cuda:N or auto (CUDA when available; bf16 there, fp32 on CPU)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="hf engine on CPU: torch threads (default torch's; 1 is fastest on a CPU shared with other jobs)",
+    )
     parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm engine only")
     parser.add_argument("--max-pixels", type=int, default=480000, help="image resize bound, as in training")
     parser.add_argument("--min-pixels", type=int, default=3136, help="image resize bound, as in training")
@@ -132,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 batch_size=args.batch_size or hf_generation.DEFAULT_BATCH_SIZE,
                 device=args.device,
+                threads=args.threads,
             )
         except (OSError, ValueError) as err:
             return _fail(f"cannot generate with {args.model} (hf engine): {err}")
