@@ -5,8 +5,10 @@ Every stage is one command (verl's own trainers with our recipes, then ``reason-
 that succeeds writes ``O/.stages/<stage>.done`` with its inputs (see :mod:`.stage_markers`), so a
 re-run with the same options skips it and a re-run with other options stops, naming the marker and
 the option; a stage that stopped half-way resumes from its last checkpoint (verl's
-``trainer.resume_mode=auto`` on the same ``trainer.default_local_dir``). Without GPUs (or with
-``--dry-run``) the pipeline prepares the data, runs the preflight and writes the plan only.
+``trainer.resume_mode=auto`` on the same ``trainer.default_local_dir``). Without GPUs the tiny
+model trains on the CPU (:mod:`verl_reason_rft.cpu`); a real model, or ``--dry-run``, gets the data,
+the preflight and the plan only. Each training stage's step metrics go to ``O/metrics/<stage>.jsonl``
+(verl's ``file`` logger) and the last stage draws them in ``O/training_metrics.png``.
 
 Names, the model source and the SFT slice are checked before anything is written. Stage output
 (ours in-process, third-party in subprocesses) goes to ``O/logs/<stage>.log``; the console gets
@@ -14,8 +16,8 @@ one line per stage and, on failure, the log's last lines.
 
 Layout of the output folder ``O``::
 
-    sample_data/  models/tiny/  data/<task>/*.parquet  checkpoints/{sft,grpo}/  eval/
-    plan.sh (every command, runnable)  run.log (what ran, when)  logs/<stage>.log  .stages/*.done
+    sample_data/  models/tiny/  data/<task>/*.parquet  checkpoints/{sft,grpo}/  eval/  metrics/*.jsonl
+    training_metrics.png  plan.sh (every command, runnable)  run.log (what ran, when)  logs/<stage>.log  .stages/*.done
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class Stage:
     after: tuple[str, ...] = ()
     #: extra check that the stage's outputs are complete (besides its marker)
     complete: Callable[[], bool] | None = None
+    #: environment variables the command runs with (shown before it in ``plan.sh``)
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,13 +146,14 @@ class Plan:
                  f"variant={self.options.variant} gpus={self.gpus}",
                  "# A stage whose marker exists in .stages/ (written by `reason-rft run`) is skipped; checkpoint folders",
                  "# are read from verl's tracker files when a command starts.",
-                 "set -euo pipefail", f"PYTHON=\"${{PYTHON:-{sys.executable}}}\"", f"STAGES={shlex.quote(str(stages_dir))}", ""]
+                 "set -euo pipefail", f"PYTHON=\"${{PYTHON:-{sys.executable}}}\"", f"STAGES={shlex.quote(str(stages_dir))}",
+                 f"cd {shlex.quote(str(self.root))}", ""]
         for stage in self.stages:
             status = "done" if self.done(stage) else "to do"
             marker = f'"$STAGES/{stage.name}.done"'
             lines += [f"# {stage.name} ({status} when this plan was written)",
                       f"if [ -f {marker} ]; then echo \"{stage.name}: done ($STAGES/{stage.name}.done), skipped\"; else",
-                      f"  {shell_join(stage.argv)}", "fi", ""]
+                      f"  {env_prefix(stage.env)}{shell_join(stage.argv)}", "fi", ""]
         return "\n".join(lines)
 
 
@@ -158,14 +163,26 @@ def shell_join(argv: Sequence[str]) -> str:
                     for i, arg in enumerate(argv))
 
 
+def env_prefix(env: dict[str, str]) -> str:
+    """``K=V K2=V2 `` for bash (empty without variables)."""
+    return "".join(f"{key}={shlex.quote(value)} " for key, value in env.items())
+
+
+def metrics_file(root: Path, stage: str) -> Path:
+    """Where a training stage's per-step metrics go (verl's ``file`` logger, ``VERL_FILE_LOGGER_PATH``)."""
+    return root / "metrics" / f"{stage}.jsonl"
+
+
 def _tracker_path(checkpoint_dir: Path, role: str = "") -> str:
     """Shell text naming the HF folder of the latest checkpoint (evaluated when the script runs)."""
     middle = f"/{role}" if role else ""
     return f'"{checkpoint_dir}/global_step_$(cat {checkpoint_dir}/{TRACKER}){middle}/huggingface"'
 
 
-def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: int) -> Plan:
-    """Every stage of ``options.variant`` with its exact command."""
+def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: int, device: str = "cuda") -> Plan:
+    """Every stage of ``options.variant`` with its exact command; ``device="cpu"``: the CPU kit's commands."""
+    from verl_reason_rft.cpu.settings import SFT_MODULE, cpu_env, cpu_overrides
+
     if options.variant not in VARIANTS:
         raise ValueError(f"--variant must be one of {VARIANTS}, got {options.variant!r}")
     root = options.output_dir
@@ -194,8 +211,15 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
         sft_variant = "sft" if options.variant == "reason_rft" else options.variant
         overrides = [*common, f"variant={sft_variant}", f"trainer.default_local_dir={sft_dir}", f"trainer.experiment_name={name}-sft",
                      "trainer.resume_mode=auto"]  # GPUs per node: torchrun's --nproc-per-node (sft_trainer reads no trainer key)
-        torchrun = python + ["-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc-per-node={gpus}"]
-        plan.stages.append(Stage("sft", torchrun + trainer_argv(SFT, overrides), trains=True, inputs=model_input, after=("prepare",)))
+        env = {"VERL_FILE_LOGGER_PATH": str(metrics_file(root, "sft"))}
+        if device == "cpu":  # gloo, then verl's own SFT trainer (verl_reason_rft.cpu.sft); settings in recipes/cpu/sft.yaml
+            overrides += cpu_overrides("sft")
+            argv = python + ["-m", SFT_MODULE, *trainer_argv(SFT, overrides)[2:]]
+            env.update(cpu_env())
+        else:
+            torchrun = python + ["-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc-per-node={gpus}"]
+            argv = torchrun + trainer_argv(SFT, overrides)
+        plan.stages.append(Stage("sft", argv, trains=True, inputs=model_input, after=("prepare",), env=env))
         plan.checks.append(StageCheck("sft", SFT, tuple(overrides), gpus=gpus))
         final_model = _tracker_path(sft_dir)
         trained = "sft"
@@ -206,13 +230,17 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
                      "trainer.resume_mode=auto"]
         if options.model == "tiny":
             overrides += TINY_GRPO_OVERRIDES
+        env = {"VERL_FILE_LOGGER_PATH": str(metrics_file(root, "grpo"))}
+        if device == "cpu":  # HF rollout, gloo workers (verl_reason_rft.cpu); settings in recipes/cpu/grpo.yaml
+            overrides += cpu_overrides("grpo")
+            env.update(cpu_env())
         # checked before SFT exists: on the base model's tokenizer (the SFT checkpoint keeps it)
         start = ["sft_checkpoint=${model.path}"] if recipe == GRPO else []
         plan.checks.append(StageCheck("grpo", recipe, tuple(overrides + start)))
         if recipe == GRPO:
             overrides.append(f"sft_checkpoint={_tracker_path(sft_dir)}")  # reason_rft.yaml requires it
         plan.stages.append(Stage("grpo", python + trainer_argv(recipe, overrides), trains=True, inputs=model_input,
-                                 after=tuple(dict.fromkeys(("prepare", trained)))))
+                                 after=tuple(dict.fromkeys(("prepare", trained))), env=env))
         final_model = _tracker_path(grpo_dir, "actor")
         trained = "grpo"
 
@@ -221,13 +249,18 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
     plan.stages.append(Stage(
         "eval",
         python + ["-m", "verl_reason_rft", "eval", "--model", final_model, "--benchmarks", options.task, "--output-dir", str(eval_dir),
-                  "--data-dir", str(data_dir), "--prompt-style", style, "--tensor-parallel-size", str(tp)],
+                  "--data-dir", str(data_dir), "--prompt-style", style,
+                  *(["--engine", "hf", "--threads", "1"] if device == "cpu" else ["--tensor-parallel-size", str(tp)])],
         after=tuple(dict.fromkeys(("prepare", trained))),
     ))
     score = python + ["-m", "verl_reason_rft", "score", str(eval_dir / "predictions.jsonl")]
     if (options.model, options.variant) in PAPER_ROW:
         score += ["--paper-row", PAPER_ROW[(options.model, options.variant)]]
     plan.stages.append(Stage("score", score, after=("eval",)))
+    trainings = [s.name for s in plan.stages if s.trains]
+    metrics_dir, png = root / "metrics", root / "training_metrics.png"
+    plan.stages.append(Stage("plot", python + ["-m", "verl_reason_rft", "plot", f"$(ls {metrics_dir}/*.jsonl)", "--output", str(png)],
+                             action=lambda: _plot(metrics_dir, png), after=tuple(trainings)))
     return plan
 
 
@@ -308,13 +341,14 @@ def output_to(log_file: Path) -> Iterator[None]:
                 os.close(saved)
 
 
-def run_command(argv: Sequence[str], log_file: Path) -> int:
-    """Run ``argv`` with its output going to ``log_file`` only."""
+def run_command(argv: Sequence[str], log_file: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    """Run ``argv`` (with ``env`` added to this environment, in ``cwd``) with its output going to ``log_file`` only."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("a", encoding="utf-8") as log:
-        log.write(f"$ {shell_join(argv)}\n")
+        log.write(f"$ {env_prefix(env or {})}{shell_join(argv)}\n")
         log.flush()
-        return subprocess.run(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        return subprocess.run(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              env={**os.environ, **(env or {})}, cwd=cwd).returncode
 
 
 def _tail(log_file: Path, lines: int = FAILURE_TAIL_LINES) -> str:
@@ -349,10 +383,10 @@ def _resolved_argv(stage: Stage, plan: Plan) -> list[str]:
     return out
 
 
-def run_stage(stage: Stage, argv: Sequence[str], log_file: Path, echo: Callable[[str], None]) -> int:
-    """The one place a stage runs: in this process (output captured) or as a subprocess; exit code."""
+def run_stage(stage: Stage, argv: Sequence[str], log_file: Path, echo: Callable[[str], None], cwd: Path | None = None) -> int:
+    """The one place a stage runs: in this process (output captured) or as a subprocess in ``cwd``; exit code."""
     if stage.action is None:
-        return run_command(argv, log_file)
+        return run_command(argv, log_file, stage.env, cwd)
     try:
         with output_to(log_file):
             text = stage.action()
@@ -380,8 +414,9 @@ def execute(plan: Plan, stages: Sequence[Stage], log: RunLog) -> int:
         where = "in this process" if stage.action is not None else "subprocess"
         log(f"[{stage.name}] started ({where}); log: {log_file}")
         log.record(f"[{stage.name}] {shell_join(argv)}")
+        _keep_earlier_metrics(stage)
         start = time.monotonic()
-        rc = run_stage(stage, argv, log_file, log.echo)
+        rc = run_stage(stage, argv, log_file, log.echo, cwd=plan.root)
         took = _elapsed(time.monotonic() - start)
         if rc != 0:
             log(f"[{stage.name}] failed (exit {rc}) after {took}; last lines of {log_file}:\n{_tail(log_file)}")
@@ -390,7 +425,51 @@ def execute(plan: Plan, stages: Sequence[Stage], log: RunLog) -> int:
             return rc
         write_marker(plan.marker(stage), stage.name, argv, plan.inputs(stage))
         log(f"[{stage.name}] finished in {took}")
+        if stage.trains:
+            log(training_summary(stage.name, Path(stage.env["VERL_FILE_LOGGER_PATH"])))
     return 0
+
+
+def _keep_earlier_metrics(stage: Stage) -> None:
+    """verl's file logger truncates its file: an earlier attempt's metrics move to ``<stage>.<n>.jsonl`` first."""
+    path = stage.env.get("VERL_FILE_LOGGER_PATH")
+    if not path:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # verl's logger does not create it
+    if path.is_file() and path.stat().st_size:
+        n = 1
+        while path.with_suffix(f".{n}.jsonl").exists():
+            n += 1
+        path.rename(path.with_suffix(f".{n}.jsonl"))
+
+
+def training_summary(stage: str, metrics_path: Path) -> str:
+    """One line per logged step of a training stage (loss or reward parts, grad norm), and a warning for a zero update."""
+    from verl_reason_rft.metrics_plot import MetricsFileError, read_metrics
+
+    try:
+        series = read_metrics(metrics_path).series
+    except (MetricsFileError, OSError) as exc:
+        return f"[{stage}] no step metrics to show ({exc})"
+    by_step: dict[int, dict[str, float]] = {}
+    for key, points in series.items():
+        for step, value in points:
+            by_step.setdefault(step, {})[key] = value
+    steps = sorted(by_step.items())
+    keys = (("train/loss", "loss"), ("critic/score/mean", "reward"), ("reason_rft/format/mean", "format"),
+            ("reason_rft/accuracy/mean", "accuracy"), ("actor/kl_loss", "kl"), ("actor/grad_norm", "grad_norm"),
+            ("train/grad_norm", "grad_norm"))
+    shown = steps if len(steps) <= 6 else [*steps[:3], *steps[-3:]]
+    lines = [f"[{stage}] {len(steps)} steps logged in {metrics_path}"]
+    for step, values in shown:
+        parts = [f"{label} {values[key]:.4g}" for key, label in keys if isinstance(values.get(key), (int, float))]
+        lines.append(f"    step {step}: " + ", ".join(parts))
+    scores = [v.get("critic/score/max", 0) - v.get("critic/score/min", 0) for _, v in steps if "critic/score/max" in v]
+    if scores and max(scores) == 0:
+        lines.append(f"    every rollout of every step got the same reward: GRPO's advantages and update were zero "
+                     "(the model must first learn the answer format: more SFT)")
+    return "\n".join(lines)
 
 
 def detected_gpus() -> int:
@@ -470,11 +549,14 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
     sft_size, note = choose_sft_size(options.task, options.sft_size, SAMPLE_SFT_SIZE if sample else DEFAULT_SFT_SIZE, records)
     options = replace(options, sft_size=sft_size)
     available = detected_gpus()
-    gpus = options.gpus or available or 8
-    plan_only = options.dry_run or available == 0
+    # no GPU: the tiny model trains on the CPU (verl_reason_rft.cpu); a real model only gets the plan
+    device = "cuda" if available else "cpu"
+    cpu_training = device == "cpu" and options.model == "tiny"
+    gpus = 1 if cpu_training else options.gpus or available or 8
+    plan_only = options.dry_run or (available == 0 and not cpu_training)
     build_tiny = options.model == "tiny" and options.model_path is None
     model_path = str(root / "models" / "tiny") if build_tiny else options.model_path
-    plan = build_plan(options, model_path, dataset_dir, gpus)
+    plan = build_plan(options, model_path, dataset_dir, gpus, device="cpu" if cpu_training else "cuda")
     bad_layout = plan_problems(plan.checks)  # verl would shrink the SFT batch or assert in GRPO after starting
     if bad_layout:
         raise UsageError(f"--gpus {gpus} does not fit the batch sizes:\n  " + "\n  ".join(bad_layout))
@@ -515,11 +597,18 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
     if plan_only:
         write_bytes_atomic(root / "plan.sh", plan.script().encode())  # statuses as of now
         echo("\nPlan (also in " + str(root / "plan.sh") + "):\n" + plan.script())
-        reason = "--dry-run" if options.dry_run else "no GPU found (torch.cuda.device_count() == 0)"
-        log(f"{reason}: training needs GPUs (verl's SFT and GRPO trainers are CUDA-only). Data and configs are ready; "
-            f"run the same command on a GPU machine, or the commands in {root / 'plan.sh'}")
+        if options.dry_run:
+            log(f"--dry-run: data and configs are ready; run the same command without --dry-run, or the commands in {root / 'plan.sh'}")
+        else:
+            log(f"no GPU found (torch.cuda.device_count() == 0): --model {options.model} trains on GPUs only (on a CPU only "
+                f"--model tiny trains). Data and configs are ready; run the same command on a GPU machine, or {root / 'plan.sh'}")
         return 0
-    return execute(plan, plan.stages[1:], log)
+    if cpu_training:
+        log("no GPU found: training the tiny model on the CPU (verl_reason_rft.cpu: gloo, HF rollout; recipes/cpu/*.yaml)")
+    rc = execute(plan, plan.stages[1:], log)
+    if rc == 0 and (root / "eval" / "scores.md").is_file():
+        echo("\n" + (root / "eval" / "scores.md").read_text(encoding="utf-8"))
+    return rc
 
 
 def _run_preflight(plan: Plan, options: RunOptions, log: RunLog) -> int:
@@ -553,6 +642,17 @@ def _prepare(dataset_dir: Path, data_dir: Path, task: str, sft_size: int) -> str
     if not report.ok:
         raise RuntimeError(f"prepare could not read every input file; see {data_dir / 'prepare_report.json'}")
     return report.summary()
+
+
+def _plot(metrics_dir: Path, png: Path) -> str:
+    """The plot stage, run in this process: every training stage's metrics (all attempts) in one PNG."""
+    from verl_reason_rft.metrics_plot import render_metrics_plot
+
+    files = sorted(metrics_dir.glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"no training metrics in {metrics_dir} (verl's file logger writes them during SFT/GRPO)")
+    result = render_metrics_plot(files, png)
+    return f"[plot] {result.path} (panels: {', '.join(result.drawn)})"
 
 
 def _prepared(data_dir: Path, task: str, sft_size: int) -> bool:
