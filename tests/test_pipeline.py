@@ -19,9 +19,9 @@ from verl_reason_rft.recipe_config import compose_recipe
 from verl_reason_rft.stage_markers import write_marker
 
 
-def _plan(tmp_path: Path, variant: str = "reason_rft", model: str = "qwen2_vl_7b", gpus: int = 8) -> Plan:
+def _plan(tmp_path: Path, variant: str = "reason_rft", model: str = "qwen2_vl_7b", gpus: int = 8, device: str = "cuda") -> Plan:
     options = RunOptions(task="visual_counting", model=model, output_dir=tmp_path / "O", variant=variant)
-    return build_plan(options, None if model != "tiny" else "/m", tmp_path / "ds", gpus)
+    return build_plan(options, None if model != "tiny" else "/m", tmp_path / "ds", gpus, device=device)
 
 
 def _overrides(stage: Stage) -> list[str]:
@@ -29,15 +29,15 @@ def _overrides(stage: Stage) -> list[str]:
 
 
 @pytest.mark.parametrize("variant,stages", [
-    ("reason_rft", ["prepare", "sft", "grpo", "eval", "score"]),
-    ("zero", ["prepare", "grpo", "eval", "score"]),
-    ("ans_sft", ["prepare", "sft", "eval", "score"]),
-    ("cot_sft", ["prepare", "sft", "eval", "score"]),
+    ("reason_rft", ["prepare", "sft", "grpo", "eval", "score", "plot"]),
+    ("zero", ["prepare", "grpo", "eval", "score", "plot"]),
+    ("ans_sft", ["prepare", "sft", "eval", "score", "plot"]),
+    ("cot_sft", ["prepare", "sft", "eval", "score", "plot"]),
 ])
 def test_stages_per_variant(tmp_path: Path, variant: str, stages: list[str]) -> None:
     plan = _plan(tmp_path, variant)
     assert [s.name for s in plan.stages] == stages
-    evaluation = plan.stages[-2].argv
+    evaluation = plan.stage("eval").argv
     assert evaluation[evaluation.index("--prompt-style") + 1] == ("ans" if variant == "ans_sft" else "cot")
     role = "/actor" if "grpo" in stages else ""
     assert evaluation[evaluation.index("--model") + 1].endswith(f"{role}/huggingface\"")
@@ -62,6 +62,30 @@ def test_training_commands_compose_with_the_recipes(tmp_path: Path) -> None:
     assert composed["grpo"].actor_rollout_ref.model.path == "/sft/global_step_1/huggingface"
     assert not any(a.startswith("trainer.n_gpus_per_node=") for a in _overrides(sft))  # torchrun decides for SFT
     assert composed["grpo"].actor_rollout_ref.rollout.tensor_model_parallel_size == 2
+
+
+@pytest.mark.parametrize("variant", ["reason_rft", "zero", "ans_sft", "cot_sft"])
+def test_cpu_plan_uses_the_cpu_kit_and_composes(tmp_path: Path, variant: str) -> None:
+    """Without a GPU: SFT through verl_reason_rft.cpu.sft, GRPO with cpu=grpo and VERL_PLATFORM=cpu, HF evaluation."""
+    from verl_reason_rft.cpu.settings import SFT_MODULE
+
+    plan = _plan(tmp_path, variant, model="tiny", gpus=1, device="cpu")
+    script = plan.script()
+    for stage in (s for s in plan.stages if s.trains):
+        assert stage.env["VERL_PLATFORM"] == "cpu"
+        assert stage.env["VERL_FILE_LOGGER_PATH"] == str(tmp_path / "O" / "metrics" / f"{stage.name}.jsonl")
+        assert f"VERL_PLATFORM=cpu VERL_FILE_LOGGER_PATH=" in script
+        recipe = {"sft": "reason_rft_sft", "grpo": "reason_rft" if variant == "reason_rft" else "reason_rft_zero"}[stage.name]
+        overrides = [a if not a.startswith("sft_checkpoint=") else "sft_checkpoint=/sft/global_step_1/huggingface" for a in _overrides(stage)]
+        cfg = compose_recipe(recipe, overrides)
+        assert cfg.trainer.device == "cpu" and "file" in cfg.trainer.logger
+        if stage.name == "sft":
+            assert stage.argv[1:3] == ["-m", SFT_MODULE] and "torch.distributed.run" not in stage.argv
+        else:
+            assert cfg.actor_rollout_ref.rollout.name == "hf_cpu" and cfg.trainer.n_gpus_per_node == 1
+    evaluation = plan.stage("eval").argv
+    assert evaluation[evaluation.index("--engine") + 1] == "hf"
+    assert plan.stage("plot").after == tuple(s.name for s in plan.stages if s.trains)
 
 
 def test_plan_script_lists_every_command(tmp_path: Path) -> None:
@@ -116,9 +140,9 @@ def test_dry_run_on_sample_data(tmp_path: Path, tiny_model_dir: Path, capsys) ->
                          dry_run=True, max_rows=4)
     assert run_pipeline(options) == 0, capsys.readouterr().out[-3000:]
     text = capsys.readouterr().out
-    assert "preflight: OK" in text and "training needs GPUs" in text and "verl.trainer.main_ppo" in text
+    assert "preflight: OK" in text and "--dry-run: data and configs are ready" in text and "verl.trainer.main_ppo" in text
     assert (out / "data" / "spatial_transformation" / "rl.parquet").is_file() and (out / ".stages" / "prepare.done").is_file()
-    assert "-m torch.distributed.run" in (out / "plan.sh").read_text()
+    assert "-m verl_reason_rft.cpu.sft" in (out / "plan.sh").read_text()  # no GPU here: the tiny model's plan trains on the CPU
     assert run_pipeline(options) == 0  # re-run: prepare is skipped
     assert "[prepare] already done" in (out / "run.log").read_text()
 
@@ -327,6 +351,7 @@ def test_plan_sh_runs_as_printed_and_skips_done_stages(tmp_path: Path, tiny_mode
     assert result.returncode == 0, result.stderr
     assert "prepare: done" in result.stdout
     ran = [json.loads(line) for line in calls.read_text().splitlines()]
-    assert [argv[1] for argv in ran] == ["torch.distributed.run", "verl.trainer.main_ppo", "verl_reason_rft", "verl_reason_rft"]
+    # no GPU here: the tiny model's plan is the CPU one (verl_reason_rft.cpu.sft); eval, score, plot
+    assert [argv[1] for argv in ran] == ["verl_reason_rft.cpu.sft", "verl.trainer.main_ppo", *["verl_reason_rft"] * 3]
     assert f"sft_checkpoint={root}/checkpoints/sft/global_step_3/huggingface" in ran[1]
     assert ran[2][ran[2].index("--model") + 1] == f"{root}/checkpoints/grpo/global_step_3/actor/huggingface"
