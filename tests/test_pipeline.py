@@ -74,7 +74,7 @@ def test_cpu_plan_uses_the_cpu_kit_and_composes(tmp_path: Path, variant: str) ->
     for stage in (s for s in plan.stages if s.trains):
         assert stage.env["VERL_PLATFORM"] == "cpu"
         assert stage.env["VERL_FILE_LOGGER_PATH"] == str(tmp_path / "O" / "metrics" / f"{stage.name}.jsonl")
-        assert f"VERL_PLATFORM=cpu VERL_FILE_LOGGER_PATH=" in script
+        assert f"VERL_FILE_LOGGER_PATH={stage.env['VERL_FILE_LOGGER_PATH']} VERL_PLATFORM=cpu \"$PYTHON\"" in script
         recipe = {"sft": "reason_rft_sft", "grpo": "reason_rft" if variant == "reason_rft" else "reason_rft_zero"}[stage.name]
         overrides = [a if not a.startswith("sft_checkpoint=") else "sft_checkpoint=/sft/global_step_1/huggingface" for a in _overrides(stage)]
         cfg = compose_recipe(recipe, overrides)
@@ -193,7 +193,7 @@ def test_a_changed_option_stops_naming_the_marker_and_the_option(tmp_path: Path,
 
 def test_marker_inputs_include_those_of_earlier_stages(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
-    prepare, sft, grpo, evaluation, score = plan.stages
+    prepare, sft, grpo, evaluation, score, _plot = plan.stages
     assert plan.inputs(score)["--sft-size"] == plan.inputs(prepare)["--sft-size"]
     assert plan.inputs(grpo)["--model"] == "qwen2_vl_7b" and evaluation.after == ("prepare", "grpo")
     for stage in plan.stages:
@@ -202,7 +202,7 @@ def test_marker_inputs_include_those_of_earlier_stages(tmp_path: Path) -> None:
     assert not plan.done(prepare)  # its marker alone is not enough: no prepare_report.json in O/data
     other = build_plan(RunOptions(task="visual_counting", model="qwen2_vl_7b", output_dir=tmp_path / "O", sft_size=6), None, tmp_path / "ds", 8)
     stale = other.stale()
-    assert len(stale) == 5 and all("--sft-size: 1600 -> 6" in line for line in stale)
+    assert len(stale) == 6 and all("--sft-size: 1600 -> 6" in line for line in stale)
 
 
 @pytest.mark.parametrize("task", ["visual_counting", "structure_perception", "spatial_transformation"])

@@ -75,6 +75,14 @@ def test_sft_passes_on_prepared_samples(tiny_model_dir: Path, prepared_dir: Path
     assert stats.rows == stats.checked > 0 and min(stats.assistant_tokens) > 0 and max(stats.tokens) <= 4096
 
 
+def test_a_split_smaller_than_one_batch_names_train_batch_size(tiny_model_dir: Path, prepared_dir: Path) -> None:
+    """4 SFT rows at the recipe's batch 16: verl would train 0 steps; at batch 4 nothing is said."""
+    small = run_preflight([StageCheck("sft", SFT, _overrides(tiny_model_dir, prepared_dir))])
+    assert any("fewer than data.train_batch_size=16" in p.message and "sft.parquet" in p.message for p in small.problems), small.render()
+    fits = run_preflight([StageCheck("sft", SFT, _overrides(tiny_model_dir, prepared_dir, "data.train_batch_size=4"))])
+    assert not any("train_batch_size" in p.message for p in fits.problems), fits.render()
+
+
 def test_overlong_prompts_name_max_prompt_length(tiny_model_dir: Path, prepared_dir: Path) -> None:
     report = run_preflight([_grpo(tiny_model_dir, prepared_dir, "data.max_prompt_length=64")])
     assert not report.ok

@@ -179,9 +179,14 @@ def _tracker_path(checkpoint_dir: Path, role: str = "") -> str:
     return f'"{checkpoint_dir}/global_step_$(cat {checkpoint_dir}/{TRACKER}){middle}/huggingface"'
 
 
-def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: int, device: str = "cuda") -> Plan:
-    """Every stage of ``options.variant`` with its exact command; ``device="cpu"``: the CPU kit's commands."""
+def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: int, device: str = "cuda",
+               train_records: int | None = None) -> Plan:
+    """Every stage of ``options.variant`` with its exact command; ``device="cpu"``: the CPU kit's commands.
+
+    ``train_records`` (the task's train file size, when known) lets the CPU batches fit small splits.
+    """
     from verl_reason_rft.cpu.settings import SFT_MODULE, cpu_env, cpu_overrides
+    from verl_reason_rft.tasks import get_registry
 
     if options.variant not in VARIANTS:
         raise ValueError(f"--variant must be one of {VARIANTS}, got {options.variant!r}")
@@ -198,6 +203,12 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
     name = f"{options.task}-{options.model}-{options.variant}"
 
     sft_size = options.sft_size if options.sft_size is not None else DEFAULT_SFT_SIZE
+    rows = {"sft": None, "grpo": None}  # training rows per stage, when the train file's size is known
+    if train_records is not None:
+        full_sft = options.variant in ("cot_sft", "ans_sft")
+        rows["sft"] = train_records if full_sft else min(sft_size, train_records)
+        all_rl = options.variant == "zero" or get_registry().tasks[options.task].rl_uses_all_records
+        rows["grpo"] = train_records if all_rl else train_records - sft_size
     dataset_input = str(dataset_dir) if options.dataset_dir is not None else f"(generated sample data, {SAMPLE_PER_TASK} per task)"
     plan.stages.append(Stage("prepare", python + ["-m", "verl_reason_rft", "prepare", "--dataset-dir", str(dataset_dir), "--output-dir",
                                                   str(data_dir), "--tasks", options.task, "--sft-size", str(sft_size)],
@@ -213,7 +224,7 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
                      "trainer.resume_mode=auto"]  # GPUs per node: torchrun's --nproc-per-node (sft_trainer reads no trainer key)
         env = {"VERL_FILE_LOGGER_PATH": str(metrics_file(root, "sft"))}
         if device == "cpu":  # gloo, then verl's own SFT trainer (verl_reason_rft.cpu.sft); settings in recipes/cpu/sft.yaml
-            overrides += cpu_overrides("sft")
+            overrides += cpu_overrides("sft", rows["sft"])
             argv = python + ["-m", SFT_MODULE, *trainer_argv(SFT, overrides)[2:]]
             env.update(cpu_env())
         else:
@@ -232,7 +243,7 @@ def build_plan(options: RunOptions, model_path: str, dataset_dir: Path, gpus: in
             overrides += TINY_GRPO_OVERRIDES
         env = {"VERL_FILE_LOGGER_PATH": str(metrics_file(root, "grpo"))}
         if device == "cpu":  # HF rollout, gloo workers (verl_reason_rft.cpu); settings in recipes/cpu/grpo.yaml
-            overrides += cpu_overrides("grpo")
+            overrides += cpu_overrides("grpo", rows["grpo"])
             env.update(cpu_env())
         # checked before SFT exists: on the base model's tokenizer (the SFT checkpoint keeps it)
         start = ["sft_checkpoint=${model.path}"] if recipe == GRPO else []
@@ -556,7 +567,7 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
     plan_only = options.dry_run or (available == 0 and not cpu_training)
     build_tiny = options.model == "tiny" and options.model_path is None
     model_path = str(root / "models" / "tiny") if build_tiny else options.model_path
-    plan = build_plan(options, model_path, dataset_dir, gpus, device="cpu" if cpu_training else "cuda")
+    plan = build_plan(options, model_path, dataset_dir, gpus, device="cpu" if cpu_training else "cuda", train_records=records)
     bad_layout = plan_problems(plan.checks)  # verl would shrink the SFT batch or assert in GRPO after starting
     if bad_layout:
         raise UsageError(f"--gpus {gpus} does not fit the batch sizes:\n  " + "\n  ".join(bad_layout))

@@ -307,6 +307,8 @@ def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightRe
             report.problems.append(Problem(ERROR, stage, f"{split}: {type(exc).__name__}: {exc}"))
             continue
         stats = SplitStats(stage, split, rows=len(ds), limit=limit, image_limit=image_limit)
+        if is_train:
+            report.problems += _too_few_rows(stage, split, len(ds), int(cfg.data.train_batch_size))
         errors = _rl_split(ds, stats, model_path, tokenizer, processor, rule, max_rows)
         report.rl.append(stats)
         for i, error in errors[:3]:
@@ -326,6 +328,14 @@ def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightRe
         sample = [ds.dataframe[i] for i in range(min(len(ds), reward_rows))]
         stats.reward_ok, problems = _reward_self_test(sample, reward_kwargs, stage, split)
         report.problems += problems
+
+
+def _too_few_rows(stage: str, split: str, rows: int, batch: int) -> list[Problem]:
+    """verl drops the last incomplete batch: fewer rows than one batch train 0 steps (SFT then divides by zero)."""
+    if 0 < rows < batch:
+        return [Problem(WARNING, stage, f"{split} has {rows} rows, fewer than data.train_batch_size={batch}: verl drops the incomplete "
+                                      f"batch and would train 0 steps; lower data.train_batch_size to at most {rows}")]
+    return []
 
 
 def _check_sft_stage(check: StageCheck, cfg, models: _Models, report: PreflightReport, max_rows: int) -> None:
@@ -356,6 +366,8 @@ def _check_sft_stage(check: StageCheck, cfg, models: _Models, report: PreflightR
             report.problems.append(Problem(ERROR, stage, f"{split}: {type(exc).__name__}: {exc}"))
             continue
         stats = SplitStats(stage, split, rows=len(ds), limit=limit, exact=processor is not None)
+        if path in _files(cfg.data.train_files):
+            report.problems += _too_few_rows(stage, split, len(ds), int(cfg.data.train_batch_size))
         n = len(ds) if max_rows <= 0 else min(len(ds), max_rows)
         failures = []
         for i in tqdm(range(n), desc=f"{stage} {split}", unit="row", leave=False):

@@ -50,3 +50,12 @@ def test_unknown_stage_and_env():
     assert cpu_env() == {"VERL_PLATFORM": "cpu"}
     with pytest.raises(ValueError, match="stage"):
         cpu_overrides("eval")
+
+
+def test_a_split_smaller_than_the_batch_shrinks_the_batch():
+    """verl drops the last incomplete batch: 6 SFT rows at batch 8 would train 0 steps (ZeroDivisionError in fit)."""
+    sft = _resolved("reason_rft_sft", "task=visual_counting", *cpu_overrides("sft", rows=6))
+    assert sft["data"]["train_batch_size"] == sft["data"]["micro_batch_size_per_gpu"] == 6
+    assert _resolved("reason_rft_sft", *cpu_overrides("sft", rows=100))["data"]["train_batch_size"] == 8
+    grpo = _resolved("reason_rft", "sft_checkpoint=/s", *cpu_overrides("grpo", rows=3))
+    assert grpo["data"]["train_batch_size"] == grpo["actor_rollout_ref"]["actor"]["ppo_mini_batch_size"] == 3

@@ -21,8 +21,28 @@ def cpu_env() -> dict[str, str]:
     return {"VERL_PLATFORM": PLATFORM_NAME}
 
 
-def cpu_overrides(stage: str) -> list[str]:
-    """Hydra overrides that put ``stage`` (``sft`` or ``grpo``) on the CPU; all settings live in the config group."""
+def cpu_overrides(stage: str, rows: int | None = None) -> list[str]:
+    """Hydra overrides that put ``stage`` (``sft`` or ``grpo``) on the CPU; all settings live in the config group.
+
+    ``rows``: the training rows when known. verl drops the last incomplete batch, so a split smaller than
+    the group's batch would train 0 steps (SFT then fails dividing by zero): the batch shrinks to fit.
+    """
     if stage not in STAGE_OPTIONS:
         raise ValueError(f"no CPU settings for stage {stage!r}; stages: {', '.join(STAGE_OPTIONS)}")
-    return [f"cpu={STAGE_OPTIONS[stage]}"]
+    overrides = [f"cpu={STAGE_OPTIONS[stage]}"]
+    batch = _group_batch_size(STAGE_OPTIONS[stage])
+    if rows is not None and 0 < rows < batch:
+        overrides.append(f"data.train_batch_size={rows}")
+        if stage == "sft":
+            overrides.append(f"data.micro_batch_size_per_gpu={rows}")
+    return overrides
+
+
+def _group_batch_size(option: str) -> int:
+    """``data.train_batch_size`` of ``recipes/cpu/<option>.yaml``."""
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("verl_reason_rft.recipes.cpu").joinpath(f"{option}.yaml").read_text(encoding="utf-8")
+    return int(yaml.safe_load(text)["data"]["train_batch_size"])
