@@ -560,9 +560,9 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
     sft_size, note = choose_sft_size(options.task, options.sft_size, SAMPLE_SFT_SIZE if sample else DEFAULT_SFT_SIZE, records)
     options = replace(options, sft_size=sft_size)
     available = detected_gpus()
-    # no GPU: the tiny model trains on the CPU (verl_reason_rft.cpu); a real model only gets the plan
-    device = "cuda" if available else "cpu"
-    cpu_training = device == "cpu" and options.model == "tiny"
+    # no GPU: the tiny model trains on the CPU (verl_reason_rft.cpu); a real model, or --gpus N (a plan for
+    # N GPUs), only gets the plan
+    cpu_training = not available and options.model == "tiny" and options.gpus is None
     gpus = 1 if cpu_training else options.gpus or available or 8
     plan_only = options.dry_run or (available == 0 and not cpu_training)
     build_tiny = options.model == "tiny" and options.model_path is None
@@ -611,8 +611,9 @@ def run_pipeline(options: RunOptions, echo: Callable[[str], None] = print) -> in
         if options.dry_run:
             log(f"--dry-run: data and configs are ready; run the same command without --dry-run, or the commands in {root / 'plan.sh'}")
         else:
-            log(f"no GPU found (torch.cuda.device_count() == 0): --model {options.model} trains on GPUs only (on a CPU only "
-                f"--model tiny trains). Data and configs are ready; run the same command on a GPU machine, or {root / 'plan.sh'}")
+            log(f"no GPU found (torch.cuda.device_count() == 0): a plan for GPUs (--model {options.model}"
+                f"{f', --gpus {options.gpus}' if options.gpus else ''}) only; on a CPU, --model tiny without --gpus trains. "
+                f"Data and configs are ready; run the same command on a GPU machine, or {root / 'plan.sh'}")
         return 0
     if cpu_training:
         log("no GPU found: training the tiny model on the CPU (verl_reason_rft.cpu: gloo, HF rollout; recipes/cpu/*.yaml)")
