@@ -45,7 +45,8 @@ setup(
     extras_require={
         # setuptools>=70.1 builds wheels without the `wheel` package: tests/verl_integration/test_install.py
         # builds one offline with the running environment's setuptools (a fresh venv has 65.x)
-        "test": ["pytest>=8", "pytest-asyncio", "hypothesis>=6", "setuptools>=70.1"],
+        # transformers 5.9.0: the version verl 0.9.1's GPU stack (its `vllm` extra) pins, so CI tests what GPU users run
+        "test": ["pytest>=8", "pytest-asyncio", "hypothesis>=6", "setuptools>=70.1", "transformers==5.9.0"],
         # Training machines only; never installed in CI (CUDA wheels). verl 0.9.1's own tested GPU stack:
         # its `vllm` extra pins vllm 0.24.0, torch 2.11.0, torchvision 0.26.0, transformers 5.9.0.
         # flash-attn is a separate step (its sdist imports torch at build time): see the README.

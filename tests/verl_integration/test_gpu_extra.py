@@ -70,3 +70,10 @@ def test_gpu_extra_is_verls_vllm_stack(our_metadata):
 def test_gpu_extra_has_no_flash_attn_sdist(our_metadata):
     """PyPI's flash-attn sdist imports torch in setup.py: inside an extra, pip's isolated build fails."""
     assert "flash-attn" not in {r.name for r in _extra(our_metadata.requires, "gpu")}
+
+
+def test_tests_run_the_gpu_stacks_transformers(our_metadata):
+    """The CPU test suite (the `test` extra) pins the transformers that verl's `vllm` extra pins."""
+    verl_pin = {r.name: str(r.specifier) for r in _extra(metadata.distribution("verl").requires, "vllm")}["transformers"]
+    ours = {r.name: str(r.specifier) for r in _extra(our_metadata.requires, "test")}
+    assert ours.get("transformers") == verl_pin
