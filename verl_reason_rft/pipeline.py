@@ -478,8 +478,9 @@ def training_summary(stage: str, metrics_path: Path) -> str:
         lines.append(f"    step {step}: " + ", ".join(parts))
     scores = [v.get("critic/score/max", 0) - v.get("critic/score/min", 0) for _, v in steps if "critic/score/max" in v]
     if scores and max(scores) == 0:
-        lines.append(f"    every rollout of every step got the same reward: GRPO's advantages and update were zero "
-                     "(the model must first learn the answer format: more SFT)")
+        lines.append("    every rollout of every step got the same reward: GRPO's advantages were all zero, so only the KL "
+                     "term moved the model (a model that never writes the <think>/<answer> format scores 0 everywhere: "
+                     "SFT first, as --variant reason_rft does)")
     return "\n".join(lines)
 
 
