@@ -355,3 +355,19 @@ def test_plan_sh_runs_as_printed_and_skips_done_stages(tmp_path: Path, tiny_mode
     assert [argv[1] for argv in ran] == ["verl_reason_rft.cpu.sft", "verl.trainer.main_ppo", *["verl_reason_rft"] * 3]
     assert f"sft_checkpoint={root}/checkpoints/sft/global_step_3/huggingface" in ran[1]
     assert ran[2][ran[2].index("--model") + 1] == f"{root}/checkpoints/grpo/global_step_3/actor/huggingface"
+
+
+def test_training_summary_shows_the_steps_and_warns_on_a_zero_reward_spread(tmp_path: Path) -> None:
+    from verl_reason_rft.pipeline import training_summary
+
+    def write(name: str, spreads: list[float]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"step": i + 1, "data": {"critic/score/mean": 0.5, "critic/score/min": 0.0,
+                                                                    "critic/score/max": spread, "actor/grad_norm": 0.1}}) + "\n"
+                                for i, spread in enumerate(spreads)))
+        return path
+
+    flat = training_summary("grpo", write("flat.jsonl", [0.0, 0.0]))
+    assert "2 steps logged" in flat and "step 1: reward 0.5, grad_norm 0.1" in flat and "advantages were all zero" in flat
+    assert "advantages were all zero" not in training_summary("grpo", write("varied.jsonl", [0.0, 2.0]))
+    assert "no step metrics" in training_summary("grpo", tmp_path / "missing.jsonl")
