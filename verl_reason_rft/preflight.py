@@ -312,7 +312,8 @@ def _check_rl_stage(check: StageCheck, cfg, models: _Models, report: PreflightRe
         errors = _rl_split(ds, stats, model_path, tokenizer, processor, rule, max_rows)
         report.rl.append(stats)
         for i, error in errors[:3]:
-            report.problems.append(Problem(ERROR if is_train else WARNING, stage, f"{split} row {i}: this prompt cannot be built ({error}); ReasonRFTRLDataset's length filter raises on it "
+            # an error for validation files too: the validation dataset is built with the same length filter
+            report.problems.append(Problem(ERROR, stage, f"{split} row {i}: this prompt cannot be built ({error}); ReasonRFTRLDataset's length filter raises on it "
                                            "(data.length_filter=verl drops it silently)"))
         if stats.rows == 0:
             report.problems.append(no_rows)

@@ -136,7 +136,10 @@ class VisionRule:
         if "resized_height" in entry and "resized_width" in entry:
             height, width = fetch_resize(int(entry["resized_height"]), int(entry["resized_width"]), factor, None, None)
         else:
-            width, height = image_size(entry["image"] if "image" in entry else entry["image_url"])
+            source = next((entry[k] for k in ("image", "image_url", "path") if entry.get(k) is not None), None)
+            if source is None:
+                raise ValueError(f"an image entry without an image, image_url or path: keys {sorted(entry)}")
+            width, height = image_size(source)
             size = f"{width}x{height}"
             height, width = fetch_resize(height, width, factor, entry.get("min_pixels"), entry.get("max_pixels"))
             if not height or not width:  # verl's image loader fails on it too (PIL cannot resize to zero)
@@ -179,7 +182,7 @@ def image_size(image: Any) -> tuple[int, int]:
     if image.startswith(("http://", "https://")):
         import requests
 
-        with requests.get(image, stream=True) as response:
+        with requests.get(image, stream=True, timeout=30) as response:
             response.raise_for_status()
             source: Any = BytesIO(response.content)
     elif image.startswith("file://"):
@@ -307,6 +310,8 @@ class PromptCounter:
             while True:
                 try:
                     row = next(iterator)
+                    if isinstance(row, Exception):  # row_messages could not build this row
+                        raise row
                     pending.append((i, *self._row(row)))
                     lengths.append(None)
                 except StopIteration:
@@ -352,13 +357,19 @@ class _MessageBuilder:
         self.processor = True  # _build_messages only asserts that one exists; it never calls it
 
 
-def row_messages(dataset, rows: Iterable[Mapping[str, Any]]) -> Iterable[list]:
-    """Each row's messages, built by verl's own ``_build_messages`` (as its filter and rollout build them)."""
+def row_messages(dataset, rows: Iterable[Mapping[str, Any]]) -> Iterable[list | Exception]:
+    """Each row's messages, built by verl's own ``_build_messages`` (as its filter and rollout build them).
+
+    A row that cannot be built yields its exception instead, so the rows after it are still measured.
+    """
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     owner = dataset if dataset.processor is not None else _MessageBuilder(dataset)
     for row in rows:
-        yield RLHFDataset._build_messages(owner, dict(row), key=dataset.prompt_key)
+        try:
+            yield RLHFDataset._build_messages(owner, dict(row), key=dataset.prompt_key)
+        except Exception as exc:  # noqa: BLE001 - measure() reports it with the row's index
+            yield exc
 
 
 def dataframe_rows(dataframe, keys: Sequence[str], batch: int = 512) -> Iterable[dict[str, Any]]:

@@ -53,6 +53,9 @@ class _ThenRegister(importlib.abc.Loader):
     def __init__(self, inner: importlib.abc.Loader) -> None:
         self.inner = inner
 
+    def __getattr__(self, name: str):  # get_source, is_package, get_resource_reader ...: the real loader's
+        return getattr(self.inner, name)
+
     def create_module(self, spec):
         return self.inner.create_module(spec)
 

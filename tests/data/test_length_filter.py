@@ -110,3 +110,16 @@ def test_broken_image_is_reported_with_row_and_reason_not_dropped(data, processo
 def test_length_filter_setting_is_checked(data, processor) -> None:
     with pytest.raises(ValueError, match="data.length_filter must be one of exact, verl"):
         create_rl_dataset([data.rl_file()], data.rl_config(length_filter="fast"), processor.tokenizer, processor)
+
+
+def test_a_row_verl_cannot_build_is_reported_and_the_rows_after_it_are_still_counted(data, processor) -> None:
+    from verl_reason_rft.prompt_tokens import row_messages
+
+    ds = create_rl_dataset([data.rl_file()], data.rl_config(length_filter="verl"), processor.tokenizer, processor)
+    rows = [dict(r) for r in ds.dataframe]
+    assert len(rows) >= 3
+    broken = rows[1]["prompt"][0]
+    rows[1]["prompt"] = [{**broken, "content": "<image>" + broken["content"]}]  # one placeholder more than images
+    measured = PromptCounter.for_dataset(ds).measure(row_messages(ds, rows))
+    assert [i for i, _ in measured.failures] == [1]
+    assert measured.lengths[0] and measured.lengths[2] and measured.lengths[1] is None and len(measured.lengths) == len(rows)
