@@ -41,10 +41,17 @@ def generate_kwargs(max_new_tokens: int, suppress_ids: Sequence[int] = ()) -> di
     return kwargs
 
 
-def vision_token_ids(tokenizer: Any) -> list[int]:
-    """Ids of the :data:`VISION_TOKENS` the tokenizer knows (unknown ones are left out)."""
+def vision_token_ids(tokenizer: Any, hf_config: Any = None) -> list[int]:
+    """Ids of the :data:`VISION_TOKENS` the tokenizer knows (unknown ones are left out), plus the model
+    config's vision token ids when ``hf_config`` is given (the CPU rollout server passes it)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
     vocab = tokenizer.get_vocab()
-    return sorted({vocab[token] for token in VISION_TOKENS if token in vocab})
+    ids = {int(vocab[token]) for token in VISION_TOKENS if token in vocab and vocab[token] != unk}
+    for attr in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
+        value = getattr(hf_config, attr, None) if hf_config is not None else None
+        if isinstance(value, int):
+            ids.add(value)
+    return sorted(ids)
 
 
 def pick_device(device: str = "auto") -> str:

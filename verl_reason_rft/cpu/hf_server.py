@@ -24,32 +24,9 @@ from typing import Any, Iterable, Optional
 
 import torch
 
+from verl_reason_rft.hf_generation import vision_token_ids  # one list of vision tokens for eval and rollout
+
 logger = logging.getLogger(__name__)
-
-#: tokens a generated response must never contain (names as in Qwen2-VL's tokenizer)
-VISION_TOKENS = (
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
-
-
-def vision_token_ids(tokenizer: Any, hf_config: Any = None) -> list[int]:
-    """Ids of :data:`VISION_TOKENS` known to ``tokenizer`` plus the model config's vision token ids."""
-    ids: set[int] = set()
-    unk = getattr(tokenizer, "unk_token_id", None)
-    vocab = tokenizer.get_vocab()
-    for token in VISION_TOKENS:
-        if token in vocab and vocab[token] != unk:
-            ids.add(int(vocab[token]))
-    for attr in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
-        value = getattr(hf_config, attr, None) if hf_config is not None else None
-        if isinstance(value, int):
-            ids.add(value)
-    return sorted(ids)
-
 
 def _load_model(path: str, hf_config: Any = None) -> torch.nn.Module:
     import transformers
